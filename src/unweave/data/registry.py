@@ -46,7 +46,9 @@ def load_sequence_data(
         from unweave.data.frames import load_frame_folder
 
         if root is None:
-            raise UnweaveError("The 'frames' data set needs --root PATH to a <label>/<clip>/ folder.")
+            raise UnweaveError(
+                "The 'frames' data set needs --root PATH to a <label>/<clip>/ folder."
+            )
         return load_frame_folder(Path(root), split, **options)
     raise UnweaveError(
         f"Unknown data set '{name}'; expected one of: {', '.join(SEQUENCE_DATASETS)}."

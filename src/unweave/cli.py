@@ -1,0 +1,212 @@
+"""The ``unweave`` command: demo, data, train, swap, probe.
+
+Every user error is one sentence on stderr and exit status 2 (see ``errors.UnweaveError``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from unweave.errors import UnweaveError
+
+app = typer.Typer(
+    help="Disentangled representation learning: split sequences into what stays and what moves.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+data_app = typer.Typer(help="Build and list data sets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+RootOption = Annotated[
+    Path | None,
+    typer.Option("--root", help="Folder of the real data set (default: $UNWEAVE_DATA/<set>)."),
+]
+
+
+def _quiet_library_warnings() -> None:
+    for pattern in (
+        ".*LeafSpec.*",
+        ".*smaller than the logging interval.*",
+        ".*does not have many workers.*",
+    ):
+        warnings.filterwarnings("ignore", message=pattern)
+
+
+@app.command()
+def train(
+    method: Annotated[str, typer.Argument(help="dbse or dsvae.")],
+    data: Annotated[
+        str, typer.Option("--data", help="toy-sprites, sprites or frames.")
+    ] = "toy-sprites",
+    root: RootOption = None,
+    preset: Annotated[str, typer.Option(help="Preset size: cpu or paper.")] = "cpu",
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a setting, SECTION.KEY=VALUE; repeatable."),
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Run name (default: METHOD-DATA-PRESET).")
+    ] = None,
+    runs_dir: Annotated[Path, typer.Option(help="Folder holding the runs.")] = Path("runs"),
+    resume: Annotated[bool, typer.Option(help="Continue the run from its last.ckpt.")] = False,
+) -> None:
+    """Train METHOD on a data set; writes runs/NAME/ (checkpoints, logs, model.safetensors)."""
+    from unweave.training.config import merge, parse_overrides, resolve, validate
+    from unweave.training.run import read_run_config
+    from unweave.training.run import train as run_training
+
+    run_dir = runs_dir / (name or f"{method}-{data}-{preset}")
+    if resume:
+        config = validate(merge(read_run_config(run_dir), parse_overrides(set_ or [])))
+    else:
+        config = resolve(method, data, preset, root, set_ or [])
+    run_training(config, run_dir, resume=resume)
+    typer.echo(f"Run written to {run_dir}/ (model.safetensors, metrics.csv, checkpoints/).")
+
+
+def _pick_sources(labels, n: int) -> list[int]:
+    """Indices of ``n`` test clips with distinct dynamic labels where possible."""
+    chosen, seen = [], set()
+    for index, label in enumerate(labels):
+        if label not in seen:
+            chosen.append(index)
+            seen.add(label)
+        if len(chosen) == n:
+            return chosen
+    rest = [i for i in range(len(labels)) if i not in chosen]
+    return chosen + rest[: n - len(chosen)]
+
+
+def _load_run_data(run_dir: Path, split: str, root: Path | None):
+    from unweave.data.registry import load_sequence_data
+    from unweave.training.run import read_run_config
+
+    data = read_run_config(run_dir)["data"]
+    return load_sequence_data(
+        data["name"], split, root or data.get("root"), **data.get("options", {})
+    )
+
+
+@app.command()
+def swap(
+    run: Annotated[Path, typer.Argument(help="A run folder written by 'unweave train'.")],
+    out: Annotated[
+        Path | None, typer.Option(help="PNG path (default RUN/swap.png); a GIF goes beside it.")
+    ] = None,
+    n: Annotated[int, typer.Option(min=2, max=12, help="Clips per side of the grid.")] = 5,
+    root: RootOption = None,
+) -> None:
+    """Swap grid: rows keep the static code of one clip, columns the dynamics of another."""
+    import torch
+
+    from unweave.export import load
+    from unweave.training.module import prepare_frames
+    from unweave.viz.swap import save_swap_gif, save_swap_png, swap_grid
+
+    model = load(run)
+    test = _load_run_data(run, "test", root)
+    first_dynamic = next(iter(test.dynamic.values()), list(range(len(test))))
+    indices = _pick_sources(list(first_dynamic), n)
+    clips = prepare_frames(torch.from_numpy(test.x[sorted(indices)]), model.config.image_size)
+    grid = swap_grid(model, clips)
+    png = save_swap_png(clips, grid, out or run / "swap.png", scale=2)
+    gif = save_swap_gif(clips, grid, png.with_suffix(".gif"))
+    typer.echo(f"Swap grid: {png}\nAnimated:  {gif}")
+
+
+@app.command()
+def probe(
+    run: Annotated[Path, typer.Argument(help="A run folder written by 'unweave train'.")],
+    root: RootOption = None,
+    max_train: Annotated[int, typer.Option(help="Train clips used to fit the probes.")] = 5000,
+) -> None:
+    """Linear probes of every factor from the static and the dynamic code; writes probes.json."""
+    from unweave.export import load
+    from unweave.metrics.probes import format_probe_table, probe_report
+    from unweave.training.run import write_atomic
+
+    model = load(run)
+    train_data, test = _load_run_data(run, "train", root), _load_run_data(run, "test", root)
+    report = probe_report(model, train_data, test, max_train=max_train)
+    write_atomic(run / "probes.json", json.dumps(report, indent=1))
+    typer.echo(format_probe_table(report, test))
+
+
+@app.command()
+def demo(
+    out: Annotated[
+        Path, typer.Option(help="Run folder of the demo (replaced if it is a demo).")
+    ] = Path("runs/demo"),  # noqa: E501
+    epochs: Annotated[int, typer.Option(min=1, help="Training epochs.")] = 10,
+) -> None:
+    """Train DBSE on built-in toy sprites (~3 min on 2 CPU cores), then swap and probe."""
+    from unweave.training.config import resolve
+    from unweave.training.run import read_run_config
+    from unweave.training.run import train as run_training
+
+    if out.exists():
+        previous = read_run_config(out) if (out / "config.yaml").exists() else {}
+        if previous.get("data", {}).get("name") != "toy-sprites":
+            raise UnweaveError(f"{out} exists and is not a demo run; choose another --out.")
+        shutil.rmtree(out)
+    start = time.time()
+    typer.echo("unweave demo: DBSE on built-in toy sprites (4 static attributes, 9 motions).")
+    config = resolve("dbse", "toy-sprites", "cpu", overrides=[f"train.max_epochs={epochs}"])
+    run_training(config, out)
+    swap(out, None, 6, None)
+    probe(out, None, 3000)
+    typer.echo(
+        f"\nDone in {time.time() - start:.0f} s. Outputs in {out}/: swap.png and swap.gif "
+        "(rows keep the look of the left clip, columns the motion of the top clip), "
+        "probes.json, metrics.csv, model.safetensors."
+    )
+
+
+@data_app.command("list")
+def data_list() -> None:
+    """The data sets unweave knows and what is in the cache."""
+    from unweave.data.cache import cache_root
+    from unweave.data.registry import SEQUENCE_DATASETS
+
+    typer.echo("Data sets: " + ", ".join(SEQUENCE_DATASETS))
+    root = cache_root()
+    typer.echo(f"Cache: {root}")
+    for kind in sorted(p for p in root.glob("*") if p.is_dir()) if root.exists() else []:
+        for entry in sorted(kind.glob("*/COMPLETE")):
+            size = sum(f.stat().st_size for f in entry.parent.iterdir())
+            typer.echo(f"  {kind.name}/{entry.parent.name}  {size / 2**20:.1f} MiB")
+
+
+@data_app.command("build")
+def data_build(
+    name: Annotated[str, typer.Argument(help="toy-sprites, sprites or frames.")],
+    root: RootOption = None,
+) -> None:
+    """Build (and cache) both splits of a data set, then print their sizes."""
+    from unweave.data.registry import load_sequence_data
+
+    for split in ("train", "test"):
+        data = load_sequence_data(name, split, root)
+        factors = ", ".join(f"{k} ({v})" for k, v in data.factor_sizes.items())
+        typer.echo(
+            f"{name}/{split}: {len(data)} clips of {data.seq_len} x {data.frame_shape}; {factors}"
+        )
+
+
+def main() -> None:
+    """Entry point: run the app; user errors become one line on stderr and exit status 2."""
+    _quiet_library_warnings()
+    try:
+        app()
+    except UnweaveError as err:
+        typer.echo(f"error: {err}", err=True)
+        sys.exit(2)

@@ -1,0 +1,75 @@
+"""Exported weights: ``model.safetensors`` + ``model.json``, loaded without pickle."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from unweave.errors import UnweaveError
+from unweave.models import SequentialVAE, build_model
+
+FORMAT_VERSION = 1
+
+
+def export_model(model: SequentialVAE, run_dir: Path, info: dict[str, Any]) -> None:
+    """Write ``run_dir/model.safetensors`` and ``run_dir/model.json`` (each atomically).
+
+    ``info`` holds what a user of the weights needs besides them (data set, factor sizes).
+    """
+    run_dir = Path(run_dir)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tmp_weights = run_dir / ".model.safetensors.tmp"
+    save_file(state, str(tmp_weights), metadata={"format_version": str(FORMAT_VERSION)})
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "method": model.name,
+        "model": model.export_config(),
+        **info,
+    }
+    tmp_meta = run_dir / ".model.json.tmp"
+    tmp_meta.write_text(json.dumps(meta, indent=1))
+    os.replace(tmp_weights, run_dir / "model.safetensors")
+    os.replace(tmp_meta, run_dir / "model.json")
+
+
+def read_model_info(run_dir: str | Path) -> dict[str, Any]:
+    """The parsed ``model.json`` of a run, with a clear error when it is missing or broken."""
+    path = Path(run_dir) / "model.json"
+    if not Path(run_dir).is_dir():
+        raise UnweaveError(f"Run directory {run_dir} does not exist.")
+    if not path.exists():
+        raise UnweaveError(
+            f"{path} is missing; expected a finished run of 'unweave train' "
+            "(resume an unfinished one with --resume)."
+        )
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise UnweaveError(f"{path} is not valid JSON ({err.msg} at line {err.lineno}).") from None
+
+
+def load(run_dir: str | Path, device: str | torch.device = "cpu") -> SequentialVAE:
+    """The trained model of ``run_dir`` in eval mode, from its safetensors export (no pickle)."""
+    info = read_model_info(run_dir)
+    weights = Path(run_dir) / "model.safetensors"
+    if not weights.exists():
+        raise UnweaveError(f"{weights} is missing; expected the weights exported by unweave train.")
+    model = build_model(info["method"], info["model"])
+    try:
+        state = load_file(str(weights), device=str(device))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise UnweaveError(f"{weights} is not a readable safetensors file ({err}).") from None
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        first = str(err).splitlines()[1].strip() if "\n" in str(err) else str(err)
+        raise UnweaveError(
+            f"{weights} does not match the model described in model.json ({first})."
+        ) from None
+    return model.to(device).eval()

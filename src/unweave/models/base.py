@@ -1,0 +1,124 @@
+"""The model contract (DESIGN.md) and the parts every sequential video VAE shares.
+
+``encode(x) -> Latents``; ``decode(static, dynamic) -> frames``; ``loss(x) -> {"loss": ...}``;
+``sample_static(n)``, ``sample_dynamic(n, T)``; ``swap(a, b)`` decodes the static code of ``a``
+with the dynamics of ``b``. Models are plain ``torch.nn.Module``s, usable without Lightning.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from unweave.errors import UnweaveError
+from unweave.nn.frames import FrameDecoder, FrameEncoder, init_reference_weights
+from unweave.nn.gaussian import Gaussian
+from unweave.nn.priors import LSTMPrior
+
+
+@dataclass
+class Latents:
+    """Posterior codes of a batch: ``static`` over ``(B, F)``, ``dynamic`` over ``(B, T, Z)``."""
+
+    static: Gaussian
+    dynamic: Gaussian | None
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+@dataclass
+class VideoVAEConfig:
+    """Sizes shared by the sequential video VAEs. Defaults: DBSE Sprites (reference/dbse.md §2)."""
+
+    image_size: int = 64  # frames are image_size x image_size
+    channels: int = 3
+    base_channels: int = 64  # width of the first conv block (64-128-256-512 at 64x64)
+    g_dim: int = 256  # per-frame feature size
+    f_dim: int = 256  # static code size
+    z_dim: int = 256  # dynamic code size per frame
+    rnn_size: int = 64  # hidden size of the static MLP and the LSTM prior
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], where: str = "model") -> VideoVAEConfig:
+        """Build from a dict, naming any unknown key (with the closest known one)."""
+        import difflib
+
+        known = {f.name for f in dataclasses.fields(cls)}
+        for key in values:
+            if key not in known:
+                close = difflib.get_close_matches(key, sorted(known), n=1)
+                hint = f" Did you mean '{where}.{close[0]}'?" if close else ""
+                raise UnweaveError(
+                    f"Unknown setting '{where}.{key}' for {cls.__name__}; expected one of: "
+                    f"{', '.join(sorted(known))}.{hint}"
+                )
+        return cls(**values)
+
+
+class SequentialVAE(nn.Module):
+    """Frame encoder, frame decoder, N(0, I) static prior and a learned LSTM dynamic prior.
+
+    Subclasses implement :meth:`encode` and :meth:`loss`.
+    """
+
+    name: ClassVar[str]
+    config_class: ClassVar[type[VideoVAEConfig]]
+
+    def __init__(self, config: VideoVAEConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.frame_encoder = FrameEncoder(c.g_dim, c.image_size, c.channels, c.base_channels)
+        self.frame_decoder = FrameDecoder(
+            c.f_dim + c.z_dim, c.image_size, c.channels, c.base_channels
+        )
+        self.dynamic_prior = LSTMPrior(c.z_dim, c.rnn_size)
+
+    def reset_parameters(self) -> None:
+        """Apply the reference initialisation (call at the end of a subclass ``__init__``)."""
+        init_reference_weights(self)
+
+    def frame_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Frames ``(B, T, C, H, W)`` -> features ``(B, T, g_dim)``."""
+        b, t = x.shape[:2]
+        return self.frame_encoder(x.reshape(b * t, *x.shape[2:])).view(b, t, -1)
+
+    def encode(self, x: torch.Tensor) -> Latents:
+        """Frames ``(B, T, C, H, W)`` in [0, 1] -> posterior Latents."""
+        raise NotImplementedError
+
+    def decode(self, static: torch.Tensor, dynamic: torch.Tensor) -> torch.Tensor:
+        """Static codes ``(B, F)`` and dynamic codes ``(B, T, Z)`` -> frames ``(B, T, C, H, W)``."""
+        b, t = dynamic.shape[:2]
+        codes = torch.cat([dynamic, static[:, None].expand(b, t, static.shape[-1])], dim=-1)
+        frames = self.frame_decoder(codes.reshape(b * t, -1))
+        return frames.view(b, t, *frames.shape[1:])
+
+    def sample_static(self, n: int) -> torch.Tensor:
+        """``n`` static codes from N(0, I): ``(n, F)``."""
+        ref = next(self.parameters())
+        return torch.randn(n, self.config.f_dim, device=ref.device, dtype=ref.dtype)
+
+    def sample_dynamic(self, n: int, steps: int) -> torch.Tensor:
+        """``n`` dynamic sequences from the learned prior: per-step prior means ``(n, T, Z)``.
+
+        As in the reference evaluation, generated samples are fed back and the per-step means
+        are returned.
+        """
+        prior, _ = self.dynamic_prior.generate(n, steps, next(self.parameters()))
+        return prior.mean
+
+    @torch.no_grad()
+    def swap(self, x_static: torch.Tensor, x_dynamic: torch.Tensor) -> torch.Tensor:
+        """Decode the static code of ``x_static`` with the dynamics of ``x_dynamic`` (means)."""
+        return self.decode(self.encode(x_static).static.mean, self.encode(x_dynamic).dynamic.mean)
+
+    def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Frames ``(B, T, C, H, W)`` -> ``{"loss": total, <term>: value}`` (sums / batch)."""
+        raise NotImplementedError
+
+    def export_config(self) -> dict[str, Any]:
+        return dataclasses.asdict(self.config)

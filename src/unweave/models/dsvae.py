@@ -1,0 +1,90 @@
+"""DSVAE: the disentangled sequential autoencoder (Li & Mandt, ICML 2018), the baseline.
+
+Static f from a bidirectional LSTM over ALL frames (last forward state and first backward
+state); dynamics either "full", q(z_t | x_1:T, f) (bi-LSTM over [h_t, f], then a forward
+RNN), or "factorised", q(z_t | x_t). Plain ELBO: SSE + KL(f) + KL(z || learned LSTM prior).
+It shares the frame encoder, decoder and dynamic prior with DBSE (``models/base.py``), so a
+comparison between the two isolates the method.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from unweave.errors import UnweaveError
+from unweave.models.base import Latents, SequentialVAE, VideoVAEConfig
+from unweave.nn.gaussian import GaussianHead
+
+
+@dataclass
+class DSVAEConfig(VideoVAEConfig):
+    """DSVAE sizes; ``hidden_dim`` 256 as in the C-DSVAE/S3VAE Sprites code."""
+
+    hidden_dim: int = 256  # encoder LSTM hidden size
+    posterior: str = "full"  # "full": q(z_t | x_1:T, f); "factorised": q(z_t | x_t)
+    w_seq: float = 1.0
+    w_kl_static: float = 1.0
+    w_kl_dynamic: float = 1.0
+
+
+class DSVAE(SequentialVAE):
+    """DSVAE for video: frames ``(B, T, C, H, W)`` -> static ``(B, f_dim)``, dynamic ``(B, T, z_dim)``."""
+
+    name = "dsvae"
+    config_class = DSVAEConfig
+
+    def __init__(self, config: DSVAEConfig) -> None:
+        super().__init__(config)
+        c = config
+        if c.posterior not in ("full", "factorised"):
+            raise UnweaveError(
+                f"model.posterior is '{c.posterior}'; expected 'full' or 'factorised'."
+            )
+        self.static_lstm = nn.LSTM(c.g_dim, c.hidden_dim, 1, bidirectional=True, batch_first=True)
+        self.static_head = GaussianHead(2 * c.hidden_dim, c.f_dim)
+        if c.posterior == "full":
+            self.dynamic_lstm = nn.LSTM(
+                c.g_dim + c.f_dim, c.hidden_dim, 1, bidirectional=True, batch_first=True
+            )
+            self.dynamic_rnn = nn.RNN(2 * c.hidden_dim, c.hidden_dim, batch_first=True)
+        else:
+            self.dynamic_mlp = nn.Sequential(nn.Linear(c.g_dim, c.hidden_dim), nn.LeakyReLU(0.2))
+        self.dynamic_head = GaussianHead(c.hidden_dim, c.z_dim)
+        self.reset_parameters()
+
+    def encode(self, x: torch.Tensor) -> Latents:
+        c: DSVAEConfig = self.config  # type: ignore[assignment]
+        h = self.frame_features(x)
+        lstm_out, _ = self.static_lstm(h)
+        summary = torch.cat([lstm_out[:, -1, : c.hidden_dim], lstm_out[:, 0, c.hidden_dim :]], -1)
+        static = self.static_head(summary)
+        if c.posterior == "full":
+            f = static.sample()
+            inputs = torch.cat([h, f[:, None].expand(-1, h.shape[1], -1)], dim=-1)
+            features, _ = self.dynamic_rnn(self.dynamic_lstm(inputs)[0])
+        else:
+            features = self.dynamic_mlp(h)
+        return Latents(static=static, dynamic=self.dynamic_head(features))
+
+    def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        c: DSVAEConfig = self.config  # type: ignore[assignment]
+        batch = x.shape[0]
+        latents = self.encode(x)
+        f = latents.static.sample()
+        z = latents.dynamic.sample()
+        prior = self.dynamic_prior.teacher_forced(z)
+        recon = self.decode(f, z)
+        sse_seq = (recon - x).pow(2).sum() / batch
+        kl_static = latents.static.kl() / batch
+        kl_dynamic = latents.dynamic.kl(prior) / batch
+        total = c.w_seq * sse_seq + c.w_kl_static * kl_static + c.w_kl_dynamic * kl_dynamic
+        return {
+            "loss": total,
+            "sse_seq": sse_seq.detach(),
+            "kl_static": kl_static.detach(),
+            "kl_dynamic": kl_dynamic.detach(),
+            "mse": (recon.detach() - x).pow(2).mean(),
+        }

@@ -1,0 +1,42 @@
+"""Diagonal Gaussians: the reparameterisation trick and closed-form KL divergences."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class Gaussian:
+    """A diagonal Gaussian with ``mean`` and ``logvar`` of the same shape ``(..., D)``."""
+
+    mean: torch.Tensor
+    logvar: torch.Tensor
+
+    def sample(self) -> torch.Tensor:
+        """A reparameterised sample, differentiable in mean and logvar; shape ``(..., D)``."""
+        return self.mean + torch.randn_like(self.mean) * torch.exp(0.5 * self.logvar)
+
+    def kl(self, prior: Gaussian | None = None) -> torch.Tensor:
+        """``KL(self || prior)`` summed over every element (``prior=None`` means N(0, I))."""
+        if prior is None:
+            return -0.5 * torch.sum(1 + self.logvar - self.mean.pow(2) - self.logvar.exp())
+        var_ratio = (self.logvar - prior.logvar).exp()
+        mean_term = (self.mean - prior.mean).pow(2) / prior.logvar.exp()
+        return 0.5 * torch.sum(var_ratio + mean_term - 1 - (self.logvar - prior.logvar))
+
+    def detach(self) -> Gaussian:
+        return Gaussian(self.mean.detach(), self.logvar.detach())
+
+
+class GaussianHead(torch.nn.Module):
+    """Two linear maps from features ``(..., in_dim)`` to a Gaussian over ``(..., out_dim)``."""
+
+    def __init__(self, in_dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.mean = torch.nn.Linear(in_dim, out_dim)
+        self.logvar = torch.nn.Linear(in_dim, out_dim)
+
+    def forward(self, features: torch.Tensor) -> Gaussian:
+        return Gaussian(self.mean(features), self.logvar(features))

@@ -1,0 +1,54 @@
+"""The learned autoregressive prior over dynamic codes used by DBSE, DSVAE and their kin."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from unweave.nn.gaussian import Gaussian, GaussianHead
+
+
+class LSTMPrior(nn.Module):
+    """p(z_t | z_<t): two stacked LSTM cells (hidden ``hidden_dim``) and a Gaussian head.
+
+    The first step sees a zero input. In training the previous *posterior* sample is fed
+    (teacher forcing); at generation the previous prior sample is fed back.
+    """
+
+    def __init__(self, z_dim: int, hidden_dim: int) -> None:
+        super().__init__()
+        self.z_dim = z_dim
+        self.hidden_dim = hidden_dim
+        self.cell1 = nn.LSTMCell(z_dim, hidden_dim)
+        self.cell2 = nn.LSTMCell(hidden_dim, hidden_dim)
+        self.head = GaussianHead(hidden_dim, z_dim)
+
+    def _run(
+        self, steps: int, batch: int, ref: torch.Tensor, next_input
+    ) -> tuple[Gaussian, torch.Tensor]:
+        zeros = ref.new_zeros(batch, self.hidden_dim)
+        state1, state2 = (zeros, zeros), (zeros, zeros)
+        z_in = ref.new_zeros(batch, self.z_dim)
+        means, logvars, samples = [], [], []
+        for t in range(steps):
+            state1 = self.cell1(z_in, state1)
+            state2 = self.cell2(state1[0], state2)
+            step = self.head(state2[0])
+            sample = step.sample()
+            means.append(step.mean)
+            logvars.append(step.logvar)
+            samples.append(sample)
+            z_in = next_input(t, sample)
+        return Gaussian(torch.stack(means, 1), torch.stack(logvars, 1)), torch.stack(samples, 1)
+
+    def teacher_forced(self, z_post: torch.Tensor) -> Gaussian:
+        """Prior for each step given the posterior samples ``z_post`` ``(B, T, Z)``."""
+        prior, _ = self._run(z_post.shape[1], z_post.shape[0], z_post, lambda t, _: z_post[:, t])
+        return prior
+
+    def generate(self, n: int, steps: int, ref: torch.Tensor) -> tuple[Gaussian, torch.Tensor]:
+        """Autoregressive generation: per-step prior Gaussians and samples ``(n, steps, Z)``.
+
+        ``ref`` is any tensor on the wanted device and dtype.
+        """
+        return self._run(steps, n, ref, lambda _, sample: sample)

@@ -1,0 +1,140 @@
+"""Run configuration: packaged presets, ``--set`` overrides and validation of every key.
+
+A config is a nested dict with the sections ``method``, ``data``, ``model``, ``optim``,
+``train`` and ``trainer``. Presets live in ``unweave/presets/<method>-<data>.yaml``, one file
+per (method, data set) with a ``paper`` and a ``cpu`` entry (and sometimes more).
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from unweave.errors import UnweaveError
+from unweave.models import MODELS
+
+#: Every section's known keys and defaults. ``model`` keys are validated by the model's config
+#: dataclass and ``data.options`` by the data family's loader.
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "data": {"name": None, "root": None, "options": {}},
+    "model": {},
+    "optim": {"lr": 2e-3, "betas": [0.9, 0.999], "weight_decay": 0.0},
+    "train": {
+        "batch_size": 128,
+        "max_epochs": 1,
+        "max_steps": -1,
+        "seed": 1,
+        "checkpoint_every_n_epochs": 1,
+        "log_every_n_steps": 10,
+    },
+    "trainer": {
+        "accelerator": "auto",
+        "devices": "auto",
+        "num_nodes": 1,
+        "strategy": "auto",
+        "precision": "32-true",
+    },
+}
+
+
+def preset_path(method: str, data: str) -> Path:
+    """The packaged preset file for ``(method, data)``."""
+    return Path(str(resources.files("unweave") / "presets" / f"{method}-{data}.yaml"))
+
+
+def available_presets() -> list[str]:
+    """Names ``<method>-<data>`` of every packaged preset file."""
+    folder = Path(str(resources.files("unweave") / "presets"))
+    return sorted(p.stem for p in folder.glob("*.yaml"))
+
+
+def load_preset(method: str, data: str, preset: str) -> dict[str, Any]:
+    """The preset ``preset`` (e.g. ``cpu`` or ``paper``) for ``method`` on ``data``."""
+    if method not in MODELS:
+        raise UnweaveError(f"Unknown method '{method}'; expected one of: {', '.join(MODELS)}.")
+    path = preset_path(method, data)
+    if not path.exists():
+        raise UnweaveError(
+            f"No preset file for method '{method}' on data '{data}' ({path.name}); "
+            f"available: {', '.join(available_presets())}."
+        )
+    entries = yaml.safe_load(path.read_text())
+    if preset not in entries:
+        raise UnweaveError(
+            f"Preset '{preset}' is not in {path.name}; expected one of: {', '.join(entries)}."
+        )
+    return entries[preset]
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """``["model.f_dim=128", "train.max_epochs=3"]`` -> a nested dict (values parsed as YAML)."""
+    nested: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise UnweaveError(f"--set '{pair}' has no '='; expected SECTION.KEY=VALUE.")
+        key, _, raw = pair.partition("=")
+        parts = key.strip().split(".")
+        if len(parts) < 2 or not all(parts):
+            raise UnweaveError(f"--set '{pair}': expected SECTION.KEY=VALUE, e.g. model.f_dim=128.")
+        node = nested
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = yaml.safe_load(raw)
+    return nested
+
+
+def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """Recursive dict merge; ``update`` wins. Neither argument is modified."""
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _check_keys(section: str, given: dict[str, Any], known: set[str]) -> None:
+    for key in given:
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f" Did you mean '{section}.{close[0]}'?" if close else ""
+            raise UnweaveError(
+                f"Unknown setting '{section}.{key}'; expected one of: "
+                f"{', '.join(sorted(known))}.{hint}"
+            )
+
+
+def validate(config: dict[str, Any]) -> dict[str, Any]:
+    """Check every section and key; returns ``config`` with defaults filled in."""
+    _check_keys("config", config, {"method", *DEFAULTS})
+    full = merge(DEFAULTS, config)
+    for section, defaults in DEFAULTS.items():
+        if not isinstance(full[section], dict):
+            raise UnweaveError(f"Setting '{section}' must be a mapping of keys to values.")
+        if defaults:
+            _check_keys(section, full[section], set(defaults))
+    method = full.get("method")
+    if method not in MODELS:
+        raise UnweaveError(f"Unknown method '{method}'; expected one of: {', '.join(MODELS)}.")
+    MODELS[method].config_class.from_dict(full["model"])  # names unknown model keys
+    for key in ("batch_size", "max_epochs", "checkpoint_every_n_epochs"):
+        if not isinstance(full["train"][key], int) or full["train"][key] < 1:
+            raise UnweaveError(f"train.{key} is {full['train'][key]!r}; expected an integer >= 1.")
+    return full
+
+
+def resolve(
+    method: str, data: str, preset: str, root: str | None = None, overrides: list[str] = ()
+) -> dict[str, Any]:
+    """Preset + data choice + ``--set`` overrides -> a validated full config."""
+    config = merge(load_preset(method, data, preset), {"method": method, "data": {"name": data}})
+    if root is not None:
+        config = merge(config, {"data": {"root": str(root)}})
+    config = merge(config, parse_overrides(list(overrides)))
+    return validate(config)

@@ -1,0 +1,59 @@
+"""Lightning data module for sequence data sets, with an epoch-seeded shuffle.
+
+Shuffling uses a ``DistributedSampler`` seeded by ``train.seed`` and the epoch (Lightning
+calls ``set_epoch``), on one process as on many, so a resumed run sees the same batches as
+an uninterrupted one and DDP ranks see disjoint shards.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning.pytorch as pl
+from torch.utils.data import DataLoader, DistributedSampler
+
+from unweave.data.base import SequenceData, SequenceTorchDataset, collate_batch
+from unweave.data.registry import load_sequence_data
+from unweave.errors import UnweaveError
+
+
+class SequenceDataModule(pl.LightningDataModule):
+    """Serves the train split of ``config["data"]`` in batches of ``train.batch_size``."""
+
+    def __init__(self, config: dict[str, Any], train_data: SequenceData | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.train_data = train_data
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_data is None:
+            data = self.config["data"]
+            self.train_data = load_sequence_data(
+                data["name"], "train", data.get("root"), **data.get("options", {})
+            )
+        batch_size = self.config["train"]["batch_size"]
+        if len(self.train_data) < batch_size:
+            raise UnweaveError(
+                f"The train split of '{self.train_data.name}' has {len(self.train_data)} clips, "
+                f"fewer than train.batch_size={batch_size}; lower the batch size."
+            )
+
+    def train_dataloader(self) -> DataLoader:
+        dataset = SequenceTorchDataset(self.train_data)
+        trainer = self.trainer
+        sampler = DistributedSampler(
+            dataset,
+            num_replicas=trainer.world_size if trainer else 1,
+            rank=trainer.global_rank if trainer else 0,
+            shuffle=True,
+            seed=self.config["train"]["seed"],
+            drop_last=True,
+        )
+        return DataLoader(
+            dataset,
+            batch_size=self.config["train"]["batch_size"],
+            sampler=sampler,
+            drop_last=True,
+            collate_fn=collate_batch,
+            num_workers=0,
+        )

@@ -1,0 +1,192 @@
+"""A training run: its folder, its Trainer, resuming, and the export at the end.
+
+``runs/<name>/`` holds ``config.yaml`` (the resolved config), ``env.json`` (versions, seed,
+hardware), ``checkpoints/`` (``last.ckpt`` always), ``metrics.csv``, ``tensorboard/`` and, when
+training finishes, ``model.safetensors`` + ``model.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+import yaml
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from unweave.data.base import SequenceData
+from unweave.errors import UnweaveError
+from unweave.export import export_model
+from unweave.training.datamodule import SequenceDataModule
+from unweave.training.module import UnweaveModule
+
+LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
+
+
+class RNGStateCheckpoint(Callback):
+    """Stores the global torch RNG states in checkpoints, so a resumed run draws the same noise."""
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        torch.set_rng_state(state_dict["torch"])
+        if "cuda" in state_dict and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state_dict["cuda"])
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def environment(config: dict[str, Any]) -> dict[str, Any]:
+    """Versions, hardware and seed of this run, for ``env.json``."""
+    import lightning
+    import numpy
+
+    from unweave import __version__
+
+    return {
+        "unweave": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "lightning": lightning.__version__,
+        "numpy": numpy.__version__,
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cuda_devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
+        "seed": config["train"]["seed"],
+        "argv": sys.argv,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def data_info(data: SequenceData) -> dict[str, Any]:
+    """What a user of exported weights needs to know about the training data."""
+    return {
+        "data": {
+            "name": data.name,
+            "seq_len": data.seq_len,
+            "frame_shape": list(data.frame_shape),
+            "static_factors": list(data.static),
+            "dynamic_factors": list(data.dynamic),
+            "factor_sizes": data.factor_sizes,
+            "value_names": data.value_names,
+        }
+    }
+
+
+def read_run_config(run_dir: Path) -> dict[str, Any]:
+    """The ``config.yaml`` of an existing run."""
+    path = Path(run_dir) / "config.yaml"
+    if not path.exists():
+        raise UnweaveError(f"{path} is missing; expected a run folder written by 'unweave train'.")
+    return yaml.safe_load(path.read_text())
+
+
+def build_trainer(config: dict[str, Any], run_dir: Path, **overrides: Any) -> pl.Trainer:
+    """A Lightning Trainer with checkpoints, CSV + TensorBoard logs and the configured devices."""
+    train, hw = config["train"], config["trainer"]
+    checkpoint = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints",
+        filename="epoch{epoch:04d}",
+        auto_insert_metric_name=False,
+        save_top_k=0,
+        save_last=True,
+        every_n_epochs=train["checkpoint_every_n_epochs"],
+    )
+    settings = {
+        "max_epochs": train["max_epochs"],
+        "max_steps": train["max_steps"],
+        "log_every_n_steps": train["log_every_n_steps"],
+        "accelerator": hw["accelerator"],
+        "devices": hw["devices"],
+        "num_nodes": hw["num_nodes"],
+        "strategy": hw["strategy"],
+        "precision": hw["precision"],
+        "default_root_dir": str(run_dir),
+        "callbacks": [checkpoint, RNGStateCheckpoint()],
+        "logger": [
+            CSVLogger(run_dir, name="", version=""),
+            TensorBoardLogger(run_dir, name="tensorboard", version="", default_hp_metric=False),
+        ],
+        "use_distributed_sampler": False,  # SequenceDataModule shards by rank itself
+        "num_sanity_val_steps": 0,
+        "enable_model_summary": False,
+        **overrides,
+    }
+    return pl.Trainer(**settings)
+
+
+def check_checkpoint(path: Path) -> None:
+    """Fail with one sentence if ``path`` is not a readable Lightning checkpoint."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for a damaged file
+        reason = str(err).splitlines()[0][:120]
+        raise UnweaveError(
+            f"Checkpoint {path} is unreadable ({reason}); expected a checkpoint written by "
+            "'unweave train'. Delete it to start over."
+        ) from None
+    if not isinstance(state, dict) or "state_dict" not in state:
+        raise UnweaveError(
+            f"Checkpoint {path} has no 'state_dict'; expected a Lightning checkpoint."
+        )
+
+
+def train(
+    config: dict[str, Any],
+    run_dir: str | Path,
+    resume: bool = False,
+    train_data: SequenceData | None = None,
+    **trainer_overrides: Any,
+) -> Path:
+    """Train ``config`` into ``run_dir`` (or continue it with ``resume``); returns ``run_dir``.
+
+    ``train_data`` replaces loading the configured data set (for tests and notebooks).
+    """
+    run_dir = Path(run_dir)
+    last = run_dir / LAST_CHECKPOINT
+    if resume:
+        if not last.exists():
+            raise UnweaveError(f"Cannot resume: {last} does not exist; train without --resume.")
+        check_checkpoint(last)
+    elif (run_dir / "config.yaml").exists():
+        raise UnweaveError(
+            f"Run folder {run_dir} already holds a run; pass --resume to continue it "
+            "or choose another --name."
+        )
+    datamodule = SequenceDataModule(config, train_data)
+    datamodule.setup("fit")  # load data (and fail on bad input) before anything is written
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(run_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+    write_atomic(run_dir / "env.json", json.dumps(environment(config), indent=1))
+
+    pl.seed_everything(config["train"]["seed"], workers=True, verbose=False)
+    module = UnweaveModule(config)
+    # Log at least once per epoch, even when an epoch is shorter than train.log_every_n_steps.
+    steps_per_epoch = len(datamodule.train_data) // config["train"]["batch_size"]
+    log_every = max(1, min(config["train"]["log_every_n_steps"], steps_per_epoch))
+    trainer = build_trainer(config, run_dir, log_every_n_steps=log_every, **trainer_overrides)
+    trainer.fit(
+        module, datamodule=datamodule, ckpt_path=last if resume else None, weights_only=True
+    )
+    if trainer.interrupted:
+        raise UnweaveError(f"Training was interrupted; continue it with --resume (run {run_dir}).")
+    if trainer.is_global_zero:
+        export_model(module.model, run_dir, data_info(datamodule.train_data))
+    return run_dir

@@ -1,0 +1,19 @@
+"""Shared fixtures: a private cache per test session, tiny configs, the real-data folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("UNWEAVE_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Point UNWEAVE_CACHE at a fresh folder so tests never touch a user's cache."""
+    folder = tmp_path_factory.mktemp("unweave-cache")
+    os.environ["UNWEAVE_CACHE"] = str(folder)
+    return folder

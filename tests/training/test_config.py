@@ -1,0 +1,70 @@
+import pytest
+
+from unweave.errors import UnweaveError
+from unweave.training.config import available_presets, parse_overrides, resolve
+
+
+def test_every_preset_file_has_paper_and_cpu_and_resolves():
+    for name in available_presets():
+        method, data = name.split("-", 1)
+        for preset in ("paper", "cpu"):
+            config = resolve(method, data, preset)
+            assert config["method"] == method and config["data"]["name"] == data
+
+
+def test_cpu_preset_is_much_cheaper_than_paper():
+    from unweave.models import build_model
+
+    paper = resolve("dbse", "sprites", "paper")["model"]
+    cpu = resolve("dbse", "sprites", "cpu")["model"]
+    assert cpu["image_size"] == 32 and paper["image_size"] == 64
+    n_paper = sum(p.numel() for p in build_model("dbse", paper).parameters())
+    n_cpu = sum(p.numel() for p in build_model("dbse", cpu).parameters())
+    assert n_cpu * 10 < n_paper
+
+
+def test_paper_preset_values_are_the_references():
+    config = resolve("dbse", "sprites", "paper")
+    assert config["optim"] == {"lr": 2e-3, "betas": [0.9, 0.999], "weight_decay": 0.0}
+    assert config["train"]["batch_size"] == 128 and config["train"]["max_epochs"] == 2000
+    model = config["model"]
+    assert (model["g_dim"], model["f_dim"], model["z_dim"], model["rnn_size"]) == (
+        256,
+        256,
+        256,
+        64,
+    )
+    assert (model["w_seq"], model["w_frame"]) == (5.0, 1.0)
+
+
+def test_overrides_are_parsed_as_yaml():
+    assert parse_overrides(["model.f_dim=128", "optim.betas=[0.5, 0.9]"]) == {
+        "model": {"f_dim": 128},
+        "optim": {"betas": [0.5, 0.9]},
+    }
+    assert resolve("dbse", "sprites", "cpu", overrides=["model.f_dim=12"])["model"]["f_dim"] == 12
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("model.f_dimm=3", r"Unknown setting 'model\.f_dimm'.*Did you mean 'model\.f_dim'"),
+        ("train.max_epoch=3", r"Unknown setting 'train\.max_epoch'.*'train\.max_epochs'"),
+        ("trainr.devices=2", r"Unknown setting 'config\.trainr'"),
+        ("model.f_dim", r"has no '='"),
+        ("f_dim=3", r"expected SECTION\.KEY=VALUE"),
+        ("train.batch_size=0", r"train\.batch_size is 0; expected an integer >= 1"),
+    ],
+)
+def test_bad_overrides_are_one_clear_sentence(override, message):
+    with pytest.raises(UnweaveError, match=message):
+        resolve("dbse", "sprites", "cpu", overrides=[override])
+
+
+def test_unknown_preset_method_and_data():
+    with pytest.raises(UnweaveError, match="Preset 'gpu' is not in dbse-sprites.yaml"):
+        resolve("dbse", "sprites", "gpu")
+    with pytest.raises(UnweaveError, match="Unknown method 'vae'"):
+        resolve("vae", "sprites", "cpu")
+    with pytest.raises(UnweaveError, match="No preset file for method 'dbse' on data 'mnist'"):
+        resolve("dbse", "mnist", "cpu")
