@@ -37,6 +37,7 @@ def _quiet_library_warnings() -> None:
         ".*LeafSpec.*",
         ".*smaller than the logging interval.*",
         ".*does not have many workers.*",
+        ".*exists and is not empty.*",
     ):
         warnings.filterwarnings("ignore", message=pattern)
 
@@ -61,7 +62,7 @@ def train(
 ) -> None:
     """Train METHOD on a data set; writes runs/NAME/ (checkpoints, logs, model.safetensors)."""
     from unweave.training.config import merge, parse_overrides, resolve, validate
-    from unweave.training.run import read_run_config
+    from unweave.training.run import is_secondary_process, read_run_config
     from unweave.training.run import train as run_training
 
     run_dir = runs_dir / (name or f"{method}-{data}-{preset}")
@@ -70,7 +71,8 @@ def train(
     else:
         config = resolve(method, data, preset, root, set_ or [])
     run_training(config, run_dir, resume=resume)
-    typer.echo(f"Run written to {run_dir}/ (model.safetensors, metrics.csv, checkpoints/).")
+    if not is_secondary_process():
+        typer.echo(f"Run written to {run_dir}/ (model.safetensors, metrics.csv, checkpoints/).")
 
 
 def _pick_sources(labels, n: int) -> list[int]:

@@ -14,7 +14,9 @@ def test_kl_of_standard_normal_to_itself_is_zero():
 def test_kl_to_standard_normal_known_answer():
     # KL(N(mu, s^2) || N(0, 1)) = 0.5 (s^2 + mu^2 - 1 - ln s^2), summed over elements
     mean, var = torch.tensor([[1.0, -2.0]]), torch.tensor([[0.5, 2.0]])
-    expected = sum(0.5 * (v + m * m - 1 - math.log(v)) for m, v in zip([1.0, -2.0], [0.5, 2.0], strict=True))
+    expected = sum(
+        0.5 * (v + m * m - 1 - math.log(v)) for m, v in zip([1.0, -2.0], [0.5, 2.0], strict=True)
+    )
     assert float(Gaussian(mean, var.log()).kl()) == pytest.approx(expected, rel=1e-6)
 
 

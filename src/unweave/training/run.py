@@ -98,8 +98,13 @@ def read_run_config(run_dir: Path) -> dict[str, Any]:
     return yaml.safe_load(path.read_text())
 
 
-def build_trainer(config: dict[str, Any], run_dir: Path, **overrides: Any) -> pl.Trainer:
-    """A Lightning Trainer with checkpoints, CSV + TensorBoard logs and the configured devices."""
+def build_trainer(
+    config: dict[str, Any], run_dir: Path, extra_callbacks: list[Callback] = (), **overrides: Any
+) -> pl.Trainer:
+    """A Lightning Trainer with checkpoints, CSV + TensorBoard logs and the configured devices.
+
+    ``overrides`` replace Trainer arguments; ``extra_callbacks`` are added to unweave's own.
+    """
     train, hw = config["train"], config["trainer"]
     checkpoint = ModelCheckpoint(
         dirpath=run_dir / "checkpoints",
@@ -119,7 +124,7 @@ def build_trainer(config: dict[str, Any], run_dir: Path, **overrides: Any) -> pl
         "strategy": hw["strategy"],
         "precision": hw["precision"],
         "default_root_dir": str(run_dir),
-        "callbacks": [checkpoint, RNGStateCheckpoint()],
+        "callbacks": [checkpoint, RNGStateCheckpoint(), *extra_callbacks],
         "logger": [
             CSVLogger(run_dir, name="", version=""),
             TensorBoardLogger(run_dir, name="tensorboard", version="", default_hp_metric=False),
@@ -148,16 +153,29 @@ def check_checkpoint(path: Path) -> None:
         )
 
 
+def is_secondary_process() -> bool:
+    """True in the processes a DDP launcher starts besides global rank 0 (they re-run the command)."""
+    from lightning.pytorch.utilities import rank_zero_only
+
+    return (
+        rank_zero_only.rank > 0
+        or int(os.environ.get("LOCAL_RANK", 0)) > 0
+        or int(os.environ.get("NODE_RANK", 0)) > 0
+    )
+
+
 def train(
     config: dict[str, Any],
     run_dir: str | Path,
     resume: bool = False,
     train_data: SequenceData | None = None,
+    extra_callbacks: list[Callback] = (),
     **trainer_overrides: Any,
 ) -> Path:
     """Train ``config`` into ``run_dir`` (or continue it with ``resume``); returns ``run_dir``.
 
-    ``train_data`` replaces loading the configured data set (for tests and notebooks).
+    ``train_data`` replaces loading the configured data set (for tests and notebooks);
+    ``extra_callbacks`` and ``trainer_overrides`` go to :func:`build_trainer`.
     """
     run_dir = Path(run_dir)
     last = run_dir / LAST_CHECKPOINT
@@ -165,23 +183,26 @@ def train(
         if not last.exists():
             raise UnweaveError(f"Cannot resume: {last} does not exist; train without --resume.")
         check_checkpoint(last)
-    elif (run_dir / "config.yaml").exists():
+    elif (run_dir / "config.yaml").exists() and not is_secondary_process():
         raise UnweaveError(
             f"Run folder {run_dir} already holds a run; pass --resume to continue it "
             "or choose another --name."
         )
     datamodule = SequenceDataModule(config, train_data)
     datamodule.setup("fit")  # load data (and fail on bad input) before anything is written
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_atomic(run_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
-    write_atomic(run_dir / "env.json", json.dumps(environment(config), indent=1))
+    if not is_secondary_process():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_atomic(run_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+        write_atomic(run_dir / "env.json", json.dumps(environment(config), indent=1))
 
     pl.seed_everything(config["train"]["seed"], workers=True, verbose=False)
     module = UnweaveModule(config)
     # Log at least once per epoch, even when an epoch is shorter than train.log_every_n_steps.
     steps_per_epoch = len(datamodule.train_data) // config["train"]["batch_size"]
     log_every = max(1, min(config["train"]["log_every_n_steps"], steps_per_epoch))
-    trainer = build_trainer(config, run_dir, log_every_n_steps=log_every, **trainer_overrides)
+    trainer = build_trainer(
+        config, run_dir, extra_callbacks, log_every_n_steps=log_every, **trainer_overrides
+    )
     trainer.fit(
         module, datamodule=datamodule, ckpt_path=last if resume else None, weights_only=True
     )

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Set up ./.venv on first use (CPU PyTorch 2.13.0, then unweave with its test extras), then run:
+#   scripts/dev.sh demo [ARGS]   -> unweave demo
+#   scripts/dev.sh test [ARGS]   -> pytest (the whole suite, real data from ../shared/data)
+#   scripts/dev.sh ARGS          -> unweave ARGS
+# GPU users: install the torch build for your CUDA into the venv first; the range in
+# pyproject.toml accepts it and this script will not replace it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -f .venv/.unweave-installed ] || [ pyproject.toml -nt .venv/.unweave-installed ]; then
+  echo "Setting up .venv (first run only; about a minute)..." >&2
+  "$PY" -m venv .venv
+  .venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/pip install -q torch==2.13.0
+  .venv/bin/pip install -q -e ".[test]"
+  touch .venv/.unweave-installed
+fi
+case "${1:-}" in
+  demo) shift; exec .venv/bin/unweave demo "$@" ;;
+  test) shift; exec .venv/bin/pytest "$@" ;;
+  *) exec .venv/bin/unweave "$@" ;;
+esac

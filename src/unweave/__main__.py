@@ -1,0 +1,5 @@
+"""`python -m unweave` runs the command line."""
+
+from unweave.cli import main
+
+main()

@@ -1,0 +1,98 @@
+"""The `unweave` command as a user runs it: in a subprocess, checking exit codes and outputs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import TINY_MODEL
+from PIL import Image
+
+UNWEAVE = [sys.executable, "-m", "unweave"]
+TINY_DATA = ["data.options.size=16", "data.options.n_train=64", "data.options.n_test=32"]
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run(
+        [*UNWEAVE, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+def sets(*pairs: str) -> list[str]:
+    return [arg for pair in pairs for arg in ("--set", pair)]
+
+
+def tiny_train_args(name: str, *extra: str) -> list[str]:
+    pairs = [*TINY_MODEL, *TINY_DATA, "train.batch_size=16", "train.max_epochs=1", *extra]
+    return ["train", "dbse", "--data", "toy-sprites", "--name", name, *sets(*pairs)]
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> Path:
+    cwd = tmp_path_factory.mktemp("cli")
+    result = run_cli(*tiny_train_args("tiny"), cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    return cwd / "runs" / "tiny"
+
+
+def test_train_writes_a_complete_run(trained_run):
+    for name in ("config.yaml", "env.json", "model.safetensors", "model.json", "metrics.csv"):
+        assert (trained_run / name).exists()
+
+
+def test_swap_writes_png_and_gif(trained_run, tmp_path):
+    result = run_cli(
+        "swap", str(trained_run), "--out", str(tmp_path / "s.png"), "--n", "3", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    png = Image.open(tmp_path / "s.png")
+    # 4 x 4 cells (header + 3), each a strip of 8 frames of 16 px, 2 px gaps, 6 px header gap, x2
+    assert png.size == (2 * (4 * (8 * 16 + 2) + 6), 2 * (4 * (16 + 2) + 6))
+    gif = Image.open(tmp_path / "s.gif")
+    assert gif.n_frames == 8
+
+
+def test_probe_prints_a_table_and_writes_json(trained_run, tmp_path):
+    result = run_cli("probe", str(trained_run), "--max-train", "64", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "skin" in result.stdout and "action" in result.stdout
+    assert (trained_run / "probes.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "dbse", "--set", "model.fdim=3"], "Unknown setting 'model.fdim'"),
+        (["train", "dbse", "--preset", "huge"], "Preset 'huge' is not in dbse-toy-sprites.yaml"),
+        (
+            ["train", "dbse", "--data", "sprites", "--root", "/nonexistent/sprites"],
+            "/nonexistent/sprites",
+        ),
+        (["train", "dbse", "--data", "nope"], "No preset file for method 'dbse' on data 'nope'"),
+        (["swap", "runs/missing"], "runs/missing does not exist"),
+        (["train", "dbse", "--resume", "--name", "none"], "config.yaml is missing"),
+    ],
+)
+def test_bad_input_is_one_sentence_and_exit_2(tmp_path, args, message):
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_ddp_with_two_cpu_processes(tmp_path):
+    """Multi-process DDP is chosen by configuration alone (gloo on CPU here)."""
+    args = tiny_train_args(
+        "ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp"
+    )
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "distributed_backend=gloo" in result.stderr + result.stdout
+    assert "Starting with 2 processes" in result.stderr + result.stdout
+    assert (tmp_path / "runs" / "ddp" / "model.safetensors").exists()
