@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from helpers import TINY_MODEL
 from PIL import Image
@@ -96,3 +97,20 @@ def test_ddp_with_two_cpu_processes(tmp_path):
     assert "distributed_backend=gloo" in result.stderr + result.stdout
     assert "Starting with 2 processes" in result.stderr + result.stdout
     assert (tmp_path / "runs" / "ddp" / "model.safetensors").exists()
+
+
+def test_train_on_a_folder_of_user_clips(tmp_path):
+    """`--data frames` reads <label>/<clip>/<frame>.png and trains end to end."""
+    rng = np.random.default_rng(0)
+    for label in ("jump", "wave"):
+        for clip in range(6):
+            folder = tmp_path / "clips" / label / f"clip{clip}"
+            folder.mkdir(parents=True)
+            for frame in range(8):
+                pixels = rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(folder / f"{frame}.png")
+    pairs = [*TINY_MODEL, "data.options.size=16", "train.batch_size=4", "train.max_epochs=1"]
+    args = ["train", "dsvae", "--data", "frames", "--root", str(tmp_path / "clips")]
+    result = run_cli(*args, "--name", "mine", *sets(*pairs, "model.hidden_dim=8"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "runs" / "mine" / "model.safetensors").exists()

@@ -63,12 +63,20 @@ def load_preset(method: str, data: str, preset: str) -> dict[str, Any]:
             f"No preset file for method '{method}' on data '{data}' ({path.name}); "
             f"available: {', '.join(available_presets())}."
         )
+    return _preset_entry(path, preset)
+
+
+def _preset_entry(path: Path, preset: str) -> dict[str, Any]:
+    """Entry ``preset`` of a preset file; ``extends: <stem>`` merges it over that file's entry."""
     entries = yaml.safe_load(path.read_text())
+    base = entries.pop("extends", None)
     if preset not in entries:
         raise UnweaveError(
             f"Preset '{preset}' is not in {path.name}; expected one of: {', '.join(entries)}."
         )
-    return entries[preset]
+    if base is None:
+        return entries[preset]
+    return merge(_preset_entry(path.with_name(f"{base}.yaml"), preset), entries[preset])
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
