@@ -17,3 +17,11 @@ def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("unweave-cache")
     os.environ["UNWEAVE_CACHE"] = str(folder)
     return folder
+
+
+@pytest.fixture
+def fresh_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A cache folder of this test's own (UNWEAVE_CACHE points at it)."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("UNWEAVE_CACHE", str(folder))
+    return folder

@@ -6,3 +6,17 @@ class UnweaveError(Exception):
 
     The command line prints the message alone (no traceback) and exits with status 2.
     """
+
+
+def check_known_keys(section: str, given, known: set[str]) -> None:
+    """Raise UnweaveError naming the first key of ``given`` not in ``known`` (and the closest)."""
+    import difflib
+
+    for key in given:
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f" Did you mean '{section}.{close[0]}'?" if close else ""
+            raise UnweaveError(
+                f"Unknown setting '{section}.{key}'; expected one of: "
+                f"{', '.join(sorted(known))}.{hint}"
+            )

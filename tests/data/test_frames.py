@@ -47,13 +47,6 @@ def make_tree(root: Path, n_frames: int = N_FRAMES) -> Path:
 
 
 @pytest.fixture
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "cache"
-    monkeypatch.setenv("UNWEAVE_CACHE", str(folder))
-    return folder
-
-
-@pytest.fixture
 def tree(tmp_path: Path) -> Path:
     return make_tree(tmp_path / "clips")
 
@@ -69,7 +62,7 @@ def test_natural_key() -> None:
     ]
 
 
-def test_shapes_labels_and_frame_order(tree: Path, cache: Path) -> None:
+def test_shapes_labels_and_frame_order(tree: Path, fresh_cache: Path) -> None:
     train = load_frame_folder(tree, "train", seq_len=8, size=16)
     test = load_frame_folder(tree, "test", seq_len=8, size=16)
     for data in (train, test):
@@ -93,7 +86,7 @@ def test_shapes_labels_and_frame_order(tree: Path, cache: Path) -> None:
     assert (train.name, test.name) == ("frames", "frames")
 
 
-def test_split_sizes_and_disjoint(tree: Path, cache: Path) -> None:
+def test_split_sizes_and_disjoint(tree: Path, fresh_cache: Path) -> None:
     def clips(data) -> list[int]:
         return data.x[:, 0, 1].astype(int).mean(axis=(1, 2)).round().astype(int).tolist()
 
@@ -115,17 +108,17 @@ def test_split_sizes_and_disjoint(tree: Path, cache: Path) -> None:
     assert len(picks) > 1
 
 
-def test_stride_and_registry(tree: Path, cache: Path) -> None:
+def test_stride_and_registry(tree: Path, fresh_cache: Path) -> None:
     data = load_sequence_data("frames", "train", root=tree, seq_len=5, size=8, stride=2)
     red = data.x[:, :, 0].astype(int).mean(axis=(2, 3))
     np.testing.assert_allclose(red[0], 25 * np.array([1, 3, 5, 7, 9]), atol=4)
 
 
 def test_cache_is_reused_and_invalidated(
-    tree: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+    tree: Path, fresh_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first = load_frame_folder(tree, "train", seq_len=4, size=8)
-    entries = list((cache / "frames").iterdir())
+    entries = list((fresh_cache / "frames").iterdir())
     assert len(entries) == 1 and (entries[0] / COMPLETE_MARKER).exists()
     assert not (entries[0] / "decoding.npy").exists()
 
@@ -137,19 +130,19 @@ def test_cache_is_reused_and_invalidated(
     np.testing.assert_array_equal(first.x, again.x)
 
     monkeypatch.undo()
-    monkeypatch.setenv("UNWEAVE_CACHE", str(cache))
+    monkeypatch.setenv("UNWEAVE_CACHE", str(fresh_cache))
     Image.new("RGB", (9, 9)).save(tree / "sad" / "clip0" / "11.png")  # the files changed
     load_frame_folder(tree, "train", seq_len=4, size=8)
-    assert len(list((cache / "frames").iterdir())) == 2
+    assert len(list((fresh_cache / "frames").iterdir())) == 2
 
 
-def test_missing_root(tmp_path: Path, cache: Path) -> None:
+def test_missing_root(tmp_path: Path, fresh_cache: Path) -> None:
     missing = tmp_path / "nowhere"
     with pytest.raises(UnweaveError, match=re.escape(str(missing))):
         load_frame_folder(missing, "train")
 
 
-def test_root_without_label_folders(tmp_path: Path, cache: Path) -> None:
+def test_root_without_label_folders(tmp_path: Path, fresh_cache: Path) -> None:
     root = tmp_path / "flat"
     root.mkdir()
     Image.new("RGB", (8, 8)).save(root / "1.png")
@@ -157,7 +150,7 @@ def test_root_without_label_folders(tmp_path: Path, cache: Path) -> None:
         load_frame_folder(root, "train")
 
 
-def test_label_without_clip_folders(tmp_path: Path, cache: Path) -> None:
+def test_label_without_clip_folders(tmp_path: Path, fresh_cache: Path) -> None:
     label = tmp_path / "root" / "happy"
     label.mkdir(parents=True)
     Image.new("RGB", (8, 8)).save(label / "1.png")
@@ -165,7 +158,7 @@ def test_label_without_clip_folders(tmp_path: Path, cache: Path) -> None:
         load_frame_folder(tmp_path / "root", "train")
 
 
-def test_short_clip(tmp_path: Path, cache: Path) -> None:
+def test_short_clip(tmp_path: Path, fresh_cache: Path) -> None:
     root = make_tree(tmp_path / "clips")
     short = root / "sad" / "clip1"
     for k in range(6, N_FRAMES + 1):
@@ -179,16 +172,16 @@ def test_short_clip(tmp_path: Path, cache: Path) -> None:
     assert len(load_frame_folder(root, "train", seq_len=5, size=8)) == 4  # 5 frames suffice
 
 
-def test_unreadable_frame_leaves_no_cache(tmp_path: Path, cache: Path) -> None:
+def test_unreadable_frame_leaves_no_cache(tmp_path: Path, fresh_cache: Path) -> None:
     root = make_tree(tmp_path / "clips")
     broken = root / "happy" / "clip2" / "3.png"
     broken.write_bytes(b"this is not a png")
     with pytest.raises(UnweaveError, match=re.escape(str(broken))):
         load_frame_folder(root, "train", seq_len=8, size=8)
-    assert not (cache / "frames").exists() or not any((cache / "frames").iterdir())
+    assert not (fresh_cache / "frames").exists() or not any((fresh_cache / "frames").iterdir())
 
 
-def test_bad_options(tree: Path, cache: Path) -> None:
+def test_bad_options(tree: Path, fresh_cache: Path) -> None:
     with pytest.raises(UnweaveError, match="split"):
         load_frame_folder(tree, "valid")
     with pytest.raises(UnweaveError, match="test_fraction"):

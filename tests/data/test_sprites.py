@@ -168,13 +168,6 @@ def test_legacy_round_trip(sprites, tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "own-cache"
-    monkeypatch.setenv("UNWEAVE_CACHE", str(path))
-    return path
-
-
-@pytest.fixture
 def sheet_copy(tmp_path: Path) -> Path:
     if not SHEETS.is_dir():
         pytest.skip(f"real Sprites sheets not found at {SHEETS}")
@@ -189,44 +182,44 @@ def test_missing_root(tmp_path: Path) -> None:
     assert "nowhere" in str(err.value)
 
 
-def test_folder_with_neither_layout(tmp_path: Path, own_cache: Path) -> None:
+def test_folder_with_neither_layout(tmp_path: Path, fresh_cache: Path) -> None:
     with pytest.raises(UnweaveError, match="body/") as err:
         load_sprites(tmp_path, "train")
     assert "sprites_X_" in str(err.value) and str(tmp_path) in str(err.value)
 
 
-def test_missing_sheet(sheet_copy: Path, own_cache: Path) -> None:
+def test_missing_sheet(sheet_copy: Path, fresh_cache: Path) -> None:
     (sheet_copy / "body" / "3.png").unlink()
     with pytest.raises(UnweaveError, match=r"body/3\.png.*missing"):
         load_sprites(sheet_copy, "train")
-    assert_no_complete_entry(own_cache, "sprites")
+    assert_no_complete_entry(fresh_cache, "sprites")
 
 
-def test_wrong_sheet_size(sheet_copy: Path, own_cache: Path) -> None:
+def test_wrong_sheet_size(sheet_copy: Path, fresh_cache: Path) -> None:
     path = sheet_copy / "topwear" / "4.png"
     with Image.open(path) as image:
         image.convert("RGBA").resize((800, 1344)).save(path)
     with pytest.raises(UnweaveError, match=r"topwear/4\.png") as err:
         load_sprites(sheet_copy, "test")
     assert "800x1344" in str(err.value) and "expected 832x1344" in str(err.value)
-    assert_no_complete_entry(own_cache, "sprites")
+    assert_no_complete_entry(fresh_cache, "sprites")
 
 
-def test_sheet_not_an_image(sheet_copy: Path, own_cache: Path) -> None:
+def test_sheet_not_an_image(sheet_copy: Path, fresh_cache: Path) -> None:
     (sheet_copy / "hair" / "2.png").write_bytes(b"this is not a png")
     with pytest.raises(UnweaveError, match=r"hair/2\.png.*not a readable image"):
         load_sprites(sheet_copy, "train")
-    assert_no_complete_entry(own_cache, "sprites")
+    assert_no_complete_entry(fresh_cache, "sprites")
 
 
-def test_legacy_x_wrong_shape(tmp_path: Path, own_cache: Path) -> None:
+def test_legacy_x_wrong_shape(tmp_path: Path, fresh_cache: Path) -> None:
     np.save(tmp_path / "sprites_X_train.npy", np.zeros((4, 8, 32, 32, 3), np.float32))
     np.save(tmp_path / "sprites_A_train.npy", np.zeros((4, 8, 4, 6), np.float32))
     np.save(tmp_path / "sprites_D_train.npy", np.zeros((4, 8, 9), np.float32))
     with pytest.raises(UnweaveError, match="sprites_X_train.npy") as err:
         load_sprites(tmp_path, "train")
     assert "(4, 8, 32, 32, 3)" in str(err.value) and "(N, 8, 64, 64, 3)" in str(err.value)
-    assert_no_complete_entry(own_cache, "sprites-legacy")
+    assert_no_complete_entry(fresh_cache, "sprites-legacy")
 
 
 @pytest.mark.parametrize(
@@ -234,7 +227,7 @@ def test_legacy_x_wrong_shape(tmp_path: Path, own_cache: Path) -> None:
     [("sprites_A_test.npy", (3, 8, 4, 6)), ("sprites_D_test.npy", (4, 8, 10))],
 )
 def test_legacy_labels_wrong_shape(
-    tmp_path: Path, own_cache: Path, name: str, shape: tuple[int, ...]
+    tmp_path: Path, fresh_cache: Path, name: str, shape: tuple[int, ...]
 ) -> None:
     np.save(tmp_path / "sprites_X_test.npy", np.zeros((4, 8, 64, 64, 3), np.float32))
     np.save(tmp_path / "sprites_A_test.npy", np.zeros((4, 8, 4, 6), np.float32))
@@ -243,14 +236,14 @@ def test_legacy_labels_wrong_shape(
     with pytest.raises(UnweaveError, match=name) as err:
         read_legacy_npy(tmp_path, "test")
     assert str(shape) in str(err.value) and "to match X" in str(err.value)
-    assert_no_complete_entry(own_cache, "sprites-legacy")
+    assert_no_complete_entry(fresh_cache, "sprites-legacy")
 
 
-def test_legacy_missing_and_unreadable(tmp_path: Path, own_cache: Path) -> None:
+def test_legacy_missing_and_unreadable(tmp_path: Path, fresh_cache: Path) -> None:
     np.save(tmp_path / "sprites_X_test.npy", np.zeros((4, 8, 64, 64, 3), np.float32))
     with pytest.raises(UnweaveError, match=r"sprites_A_test\.npy is missing"):
         load_sprites(tmp_path, "test")
     (tmp_path / "sprites_A_test.npy").write_bytes(b"garbage")
     with pytest.raises(UnweaveError, match=r"sprites_A_test\.npy is not a readable"):
         load_sprites(tmp_path, "test")
-    assert_no_complete_entry(own_cache, "sprites-legacy")
+    assert_no_complete_entry(fresh_cache, "sprites-legacy")

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from unweave.errors import UnweaveError
+from unweave.errors import check_known_keys
 from unweave.nn.frames import FrameDecoder, FrameEncoder, init_reference_weights
 from unweave.nn.gaussian import Gaussian
 from unweave.nn.priors import LSTMPrior
@@ -44,17 +44,7 @@ class VideoVAEConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any], where: str = "model") -> VideoVAEConfig:
         """Build from a dict, naming any unknown key (with the closest known one)."""
-        import difflib
-
-        known = {f.name for f in dataclasses.fields(cls)}
-        for key in values:
-            if key not in known:
-                close = difflib.get_close_matches(key, sorted(known), n=1)
-                hint = f" Did you mean '{where}.{close[0]}'?" if close else ""
-                raise UnweaveError(
-                    f"Unknown setting '{where}.{key}' for {cls.__name__}; expected one of: "
-                    f"{', '.join(sorted(known))}.{hint}"
-                )
+        check_known_keys(where, values, {f.name for f in dataclasses.fields(cls)})
         return cls(**values)
 
 
@@ -119,6 +109,28 @@ class SequentialVAE(nn.Module):
     def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Frames ``(B, T, C, H, W)`` -> ``{"loss": total, <term>: value}`` (sums / batch)."""
         raise NotImplementedError
+
+    def elbo_terms(
+        self, x: torch.Tensor
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+        """The terms every sequential VAE here shares, per clip (sums / batch).
+
+        Returns ``({"sse_seq", "kl_static", "kl_dynamic", "mse"}, f, z)`` with the posterior
+        samples ``f`` ``(B, F)`` and ``z`` ``(B, T, Z)``; KL(z) is against the learned prior,
+        teacher-forced with ``z``; ``mse`` is detached and per pixel.
+        """
+        batch = x.shape[0]
+        latents = self.encode(x)
+        f = latents.static.sample()
+        z = latents.dynamic.sample()
+        recon = self.decode(f, z)
+        terms = {
+            "sse_seq": (recon - x).pow(2).sum() / batch,
+            "kl_static": latents.static.kl() / batch,
+            "kl_dynamic": latents.dynamic.kl(self.dynamic_prior.teacher_forced(z)) / batch,
+            "mse": (recon.detach() - x).pow(2).mean(),
+        }
+        return terms, f, z
 
     def export_config(self) -> dict[str, Any]:
         return dataclasses.asdict(self.config)

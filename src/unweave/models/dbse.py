@@ -58,28 +58,13 @@ class DBSE(SequentialVAE):
 
     def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         c: DBSEConfig = self.config  # type: ignore[assignment]
-        batch = x.shape[0]
-        latents = self.encode(x)
-        f = latents.static.sample()
-        z = latents.dynamic.sample()
-        prior = self.dynamic_prior.teacher_forced(z)
-        recon = self.decode(f, z)
-        recon_frame0 = self.decode(f, z[:, :1])[:, 0]
-        sse_seq = (recon - x).pow(2).sum() / batch
-        sse_frame = (recon_frame0 - x[:, 0]).pow(2).sum() / batch
-        kl_static = latents.static.kl() / batch
-        kl_dynamic = latents.dynamic.kl(prior) / batch
+        terms, f, z = self.elbo_terms(x)
+        recon_frame0 = self.decode(f, z[:, :1])[:, 0]  # the reference's second decoder pass
+        terms["sse_frame0"] = (recon_frame0 - x[:, 0]).pow(2).sum() / x.shape[0]
         total = (
-            c.w_seq * sse_seq
-            + c.w_frame * sse_frame
-            + c.w_kl_static * kl_static
-            + c.w_kl_dynamic * kl_dynamic
+            c.w_seq * terms["sse_seq"]
+            + c.w_frame * terms["sse_frame0"]
+            + c.w_kl_static * terms["kl_static"]
+            + c.w_kl_dynamic * terms["kl_dynamic"]
         )
-        return {
-            "loss": total,
-            "sse_seq": sse_seq.detach(),
-            "sse_frame0": sse_frame.detach(),
-            "kl_static": kl_static.detach(),
-            "kl_dynamic": kl_dynamic.detach(),
-            "mse": (recon.detach() - x).pow(2).mean(),
-        }
+        return {"loss": total, **{k: v.detach() for k, v in terms.items()}}

@@ -71,20 +71,10 @@ class DSVAE(SequentialVAE):
 
     def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         c: DSVAEConfig = self.config  # type: ignore[assignment]
-        batch = x.shape[0]
-        latents = self.encode(x)
-        f = latents.static.sample()
-        z = latents.dynamic.sample()
-        prior = self.dynamic_prior.teacher_forced(z)
-        recon = self.decode(f, z)
-        sse_seq = (recon - x).pow(2).sum() / batch
-        kl_static = latents.static.kl() / batch
-        kl_dynamic = latents.dynamic.kl(prior) / batch
-        total = c.w_seq * sse_seq + c.w_kl_static * kl_static + c.w_kl_dynamic * kl_dynamic
-        return {
-            "loss": total,
-            "sse_seq": sse_seq.detach(),
-            "kl_static": kl_static.detach(),
-            "kl_dynamic": kl_dynamic.detach(),
-            "mse": (recon.detach() - x).pow(2).mean(),
-        }
+        terms, _, _ = self.elbo_terms(x)
+        total = (
+            c.w_seq * terms["sse_seq"]
+            + c.w_kl_static * terms["kl_static"]
+            + c.w_kl_dynamic * terms["kl_dynamic"]
+        )
+        return {"loss": total, **{k: v.detach() for k, v in terms.items()}}

@@ -8,14 +8,13 @@ per (method, data set) with a ``paper`` and a ``cpu`` entry (and sometimes more)
 from __future__ import annotations
 
 import copy
-import difflib
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from unweave.errors import UnweaveError
+from unweave.errors import UnweaveError, check_known_keys
 from unweave.models import MODELS
 
 #: Every section's known keys and defaults. ``model`` keys are validated by the model's config
@@ -107,26 +106,15 @@ def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _check_keys(section: str, given: dict[str, Any], known: set[str]) -> None:
-    for key in given:
-        if key not in known:
-            close = difflib.get_close_matches(key, sorted(known), n=1)
-            hint = f" Did you mean '{section}.{close[0]}'?" if close else ""
-            raise UnweaveError(
-                f"Unknown setting '{section}.{key}'; expected one of: "
-                f"{', '.join(sorted(known))}.{hint}"
-            )
-
-
 def validate(config: dict[str, Any]) -> dict[str, Any]:
     """Check every section and key; returns ``config`` with defaults filled in."""
-    _check_keys("config", config, {"method", *DEFAULTS})
+    check_known_keys("config", config, {"method", *DEFAULTS})
     full = merge(DEFAULTS, config)
     for section, defaults in DEFAULTS.items():
         if not isinstance(full[section], dict):
             raise UnweaveError(f"Setting '{section}' must be a mapping of keys to values.")
         if defaults:
-            _check_keys(section, full[section], set(defaults))
+            check_known_keys(section, full[section], set(defaults))
     method = full.get("method")
     if method not in MODELS:
         raise UnweaveError(f"Unknown method '{method}'; expected one of: {', '.join(MODELS)}.")
