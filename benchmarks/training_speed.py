@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from unweave.data.base import SequenceData
 from unweave.data.sprites import load_sprites
 from unweave.models import build_model
 from unweave.training.config import resolve
@@ -105,7 +106,17 @@ def main() -> None:
     cpu = resolve("dbse", "sprites", "cpu", overrides=["train.log_every_n_steps=10"])
     batch = cpu["train"]["batch_size"]
     steps_per_epoch = args.steps // 2
-    subset = data.subset(np.arange(batch * steps_per_epoch))  # 2 epochs -> 2 checkpoints
+    # The first clips as a memmap view (basic slicing loads nothing): 2 epochs, 2 checkpoints.
+    n = batch * steps_per_epoch
+    subset = SequenceData(
+        x=data.x[:n],
+        static={k: v[:n] for k, v in data.static.items()},
+        dynamic={k: v[:n] for k, v in data.dynamic.items()},
+        factor_sizes=data.factor_sizes,
+        name=data.name,
+        split=data.split,
+    )
+    assert isinstance(subset.x, np.memmap)
     cpu_run = resolve(
         "dbse", "sprites", "cpu", overrides=["train.max_epochs=2", "train.log_every_n_steps=10"]
     )

@@ -148,7 +148,9 @@ def demo(
     out: Annotated[
         Path, typer.Option(help="Run folder of the demo (replaced if it is a demo).")
     ] = Path("runs/demo"),  # noqa: E501
-    epochs: Annotated[int, typer.Option(min=1, help="Training epochs.")] = 10,
+    epochs: Annotated[
+        int | None, typer.Option(min=1, help="Training epochs (default: the cpu preset's).")
+    ] = None,
 ) -> None:
     """Train DBSE on built-in toy sprites (~3 min on 2 CPU cores), then swap and probe."""
     from unweave.training.config import resolve
@@ -162,10 +164,11 @@ def demo(
         shutil.rmtree(out)
     start = time.time()
     typer.echo("unweave demo: DBSE on built-in toy sprites (4 static attributes, 9 motions).")
-    config = resolve("dbse", "toy-sprites", "cpu", overrides=[f"train.max_epochs={epochs}"])
+    overrides = [f"train.max_epochs={epochs}"] if epochs else []
+    config = resolve("dbse", "toy-sprites", "cpu", overrides=overrides)
     run_training(config, out)
     swap(out, None, 6, None)
-    probe(out, None, 3000)
+    probe(out, None, 2000)
     typer.echo(
         f"\nDone in {time.time() - start:.0f} s. Outputs in {out}/: swap.png and swap.gif "
         "(rows keep the look of the left clip, columns the motion of the top clip), "
