@@ -75,19 +75,6 @@ def train(
         typer.echo(f"Run written to {run_dir}/ (model.safetensors, metrics.csv, checkpoints/).")
 
 
-def _pick_sources(labels, n: int) -> list[int]:
-    """Indices of ``n`` test clips with distinct dynamic labels where possible."""
-    chosen, seen = [], set()
-    for index, label in enumerate(labels):
-        if label not in seen:
-            chosen.append(index)
-            seen.add(label)
-        if len(chosen) == n:
-            return chosen
-    rest = [i for i in range(len(labels)) if i not in chosen]
-    return chosen + rest[: n - len(chosen)]
-
-
 def _load_run_data(run_dir: Path, split: str, root: Path | None):
     from unweave.data.registry import load_sequence_data
     from unweave.training.run import read_run_config
@@ -112,13 +99,12 @@ def swap(
 
     from unweave.export import load
     from unweave.training.module import prepare_frames
-    from unweave.viz.swap import save_swap_gif, save_swap_png, swap_grid
+    from unweave.viz.swap import pick_swap_sources, save_swap_gif, save_swap_png, swap_grid
 
     model = load(run)
     test = _load_run_data(run, "test", root)
-    first_dynamic = next(iter(test.dynamic.values()), list(range(len(test))))
-    indices = _pick_sources(list(first_dynamic), n)
-    clips = prepare_frames(torch.from_numpy(test.x[sorted(indices)]), model.config.image_size)
+    indices = pick_swap_sources(test, n)
+    clips = prepare_frames(torch.from_numpy(test.x[indices]), model.config.image_size)
     grid = swap_grid(model, clips)
     png = save_swap_png(clips, grid, out or run / "swap.png", scale=2)
     gif = save_swap_gif(clips, grid, png.with_suffix(".gif"))

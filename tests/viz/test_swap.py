@@ -35,3 +35,16 @@ def test_png_places_sources_in_the_header(tmp_path):
     gif = save_swap_gif(clips, grid, tmp_path / "g.gif")
     assert Image.open(gif).n_frames == 4
     assert not list(tmp_path.glob(".*"))  # no temporary files left
+
+
+def test_sources_differ_in_every_factor():
+    from helpers import random_clips
+
+    from unweave.viz.swap import pick_swap_sources
+
+    data = random_clips(n=200)
+    chosen = pick_swap_sources(data, 5)
+    assert len(chosen) == 5 and list(chosen) == sorted(set(chosen.tolist()))
+    assert len(set(data.static["colour"][chosen])) == 5
+    assert len(set(data.dynamic["action"][chosen])) == 5
+    assert len(pick_swap_sources(random_clips(n=3), 5)) == 3  # fewer clips than asked

@@ -14,10 +14,34 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from unweave.data.base import SequenceData
 from unweave.models import SequentialVAE
 
 GAP = 2  # pixels between cells
 HEADER_GAP = 6  # pixels between the header row/column and the swapped cells
+
+
+def pick_swap_sources(data: SequenceData, n: int, seed: int = 0) -> np.ndarray:
+    """Sorted indices of ``n`` clips that differ in every factor where the data allow.
+
+    Clips are visited in a seeded random order and kept when their dynamic labels and their
+    static labels are both unseen; the rest is filled in the same order.
+    """
+    order = np.random.default_rng(seed).permutation(len(data))
+    seen_static: set[tuple] = set()
+    seen_dynamic: set[tuple] = set()
+    chosen: list[int] = []
+    for index in order:
+        static = tuple(int(v[index]) for v in data.static.values())
+        dynamic = tuple(int(v[index]) for v in data.dynamic.values())
+        if static not in seen_static and dynamic not in seen_dynamic:
+            chosen.append(int(index))
+            seen_static.add(static)
+            seen_dynamic.add(dynamic)
+            if len(chosen) == n:
+                break
+    rest = [int(i) for i in order if int(i) not in chosen]
+    return np.sort(np.array(chosen + rest[: n - len(chosen)]))
 
 
 @torch.no_grad()
