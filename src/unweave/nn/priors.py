@@ -23,32 +23,36 @@ class LSTMPrior(nn.Module):
         self.cell2 = nn.LSTMCell(hidden_dim, hidden_dim)
         self.head = GaussianHead(hidden_dim, z_dim)
 
-    def _run(
-        self, steps: int, batch: int, ref: torch.Tensor, next_input
-    ) -> tuple[Gaussian, torch.Tensor]:
+    def _run(self, steps: int, batch: int, ref: torch.Tensor, next_input) -> Gaussian:
+        """Unroll ``steps`` steps; ``next_input(t, gaussian_t)`` gives the input of step t + 1."""
         zeros = ref.new_zeros(batch, self.hidden_dim)
         state1, state2 = (zeros, zeros), (zeros, zeros)
         z_in = ref.new_zeros(batch, self.z_dim)
-        means, logvars, samples = [], [], []
+        means, logvars = [], []
         for t in range(steps):
             state1 = self.cell1(z_in, state1)
             state2 = self.cell2(state1[0], state2)
             step = self.head(state2[0])
-            sample = step.sample()
             means.append(step.mean)
             logvars.append(step.logvar)
-            samples.append(sample)
-            z_in = next_input(t, sample)
-        return Gaussian(torch.stack(means, 1), torch.stack(logvars, 1)), torch.stack(samples, 1)
+            z_in = next_input(t, step)
+        return Gaussian(torch.stack(means, 1), torch.stack(logvars, 1))
 
     def teacher_forced(self, z_post: torch.Tensor) -> Gaussian:
         """Prior for each step given the posterior samples ``z_post`` ``(B, T, Z)``."""
-        prior, _ = self._run(z_post.shape[1], z_post.shape[0], z_post, lambda t, _: z_post[:, t])
-        return prior
+        return self._run(z_post.shape[1], z_post.shape[0], z_post, lambda t, _: z_post[:, t])
 
     def generate(self, n: int, steps: int, ref: torch.Tensor) -> tuple[Gaussian, torch.Tensor]:
         """Autoregressive generation: per-step prior Gaussians and samples ``(n, steps, Z)``.
 
-        ``ref`` is any tensor on the wanted device and dtype.
+        Each step's sample is fed back as the next input. ``ref`` is any tensor on the wanted
+        device and dtype.
         """
-        return self._run(steps, n, ref, lambda _, sample: sample)
+        samples: list[torch.Tensor] = []
+
+        def feed_sample(_: int, step: Gaussian) -> torch.Tensor:
+            samples.append(step.sample())
+            return samples[-1]
+
+        prior = self._run(steps, n, ref, feed_sample)
+        return prior, torch.stack(samples, 1)
