@@ -25,6 +25,10 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Build and list data sets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+judge_app = typer.Typer(
+    help="The judge classifiers the sequential metrics use.", no_args_is_help=True
+)
+app.add_typer(judge_app, name="judge")
 
 RootOption = Annotated[
     Path | None,
@@ -191,6 +195,27 @@ def data_build(
         typer.echo(
             f"{name}/{split}: {len(data)} clips of {data.seq_len} x {data.frame_shape}; {factors}"
         )
+
+
+@judge_app.command("train")
+def judge_train(
+    data: Annotated[str, typer.Option("--data", help="toy-sprites, sprites or frames.")],
+    root: RootOption = None,
+    image_size: Annotated[
+        int, typer.Option(help="Frame size the judge sees (a run's model.image_size).")
+    ] = 64,
+    epochs: Annotated[int, typer.Option(min=1, help="Training epochs.")] = 4,
+) -> None:
+    """Train a judge on the labels of a data set (cached), then print its test accuracy."""
+    from unweave.judges.train import train_judge
+
+    spec = {"name": data, "root": str(root) if root else None, "options": {}}
+    folder = train_judge(spec, image_size, {"epochs": epochs})
+    accuracy = json.loads((folder / "judge.json").read_text())["test_accuracy"]
+    typer.echo(
+        f"Judge in {folder}\ntest accuracy: "
+        + ", ".join(f"{k} {v:.4f}" for k, v in accuracy.items())
+    )
 
 
 def main() -> None:
