@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -62,6 +63,23 @@ def test_probe_prints_a_table_and_writes_json(trained_run, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "skin" in result.stdout and "action" in result.stdout
     assert (trained_run / "probes.json").exists()
+
+
+def test_judge_then_evaluate_writes_eval_json(trained_run, tmp_path):
+    result = run_cli("evaluate", str(trained_run), "--metrics", "judge", cwd=tmp_path)
+    assert result.returncode == 2 and f"unweave judge train --run {trained_run}" in result.stderr
+    judge_settings = ["--epochs", "1", "--batch-size", "16"]
+    judge = run_cli("judge", "train", "--run", str(trained_run), *judge_settings, cwd=tmp_path)
+    assert judge.returncode == 0, judge.stderr[-2000:]
+    assert "test accuracy: skin" in judge.stdout
+    args = ["evaluate", str(trained_run), "--niter", "2", "--batch-size", "16"]
+    args += ["--judge-epochs", "1", "--judge-batch-size", "16"]
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads((trained_run / "eval.json").read_text())
+    assert 0 <= figures["judge/swap/acc/action"] <= 1 and "judge/sample_static/is_std" in figures
+    assert "probe/static->skin" in figures
+    assert "judge/sample_dynamic/acc/skin" in result.stdout
 
 
 @pytest.mark.parametrize(

@@ -133,6 +133,66 @@ def probe(
     typer.echo(format_probe_table(report, test))
 
 
+METRIC_GROUPS = ("probes", "judge")
+
+
+@app.command()
+def evaluate(
+    run: Annotated[Path, typer.Argument(help="A run folder written by 'unweave train'.")],
+    metrics: Annotated[
+        str, typer.Option(help=f"Comma-separated metric groups: {', '.join(METRIC_GROUPS)}.")
+    ] = "probes,judge",
+    root: RootOption = None,
+    niter: Annotated[int, typer.Option(min=1, help="Passes of the judge protocol.")] = 5,
+    batch_size: Annotated[int, typer.Option(min=1, help="Batch of the judge protocol.")] = 128,
+    judge_epochs: Annotated[int, typer.Option(min=1, help="Epochs the judge was trained for.")] = 4,
+    judge_batch_size: Annotated[
+        int, typer.Option(min=1, help="Batch the judge was trained with.")
+    ] = 128,
+) -> None:
+    """Evaluate a run; merges the figures into RUN/eval.json and prints them."""
+    from unweave.export import load
+    from unweave.judges.train import load_judge
+    from unweave.metrics.probes import probe_report
+    from unweave.metrics.sequential import check_judge, sequential_protocol
+    from unweave.training.run import read_run_config, write_atomic
+
+    judge_training = {"epochs": judge_epochs, "batch_size": judge_batch_size}
+    groups = [g.strip() for g in metrics.split(",") if g.strip()]
+    unknown = [g for g in groups if g not in METRIC_GROUPS]
+    if unknown or not groups:
+        raise UnweaveError(
+            f"Unknown metric group '{(unknown or [''])[0]}'; expected some of: {', '.join(METRIC_GROUPS)}."
+        )
+    model = load(run)
+    test = _load_run_data(run, "test", root)
+    results: dict[str, float] = {}
+    if "judge" in groups:  # checked first: it fails fast when no judge is cached
+        data = dict(read_run_config(run)["data"])
+        data["root"] = str(root) if root else data.get("root")
+        judge, info = load_judge(
+            data, model.config.image_size, judge_training, hint=f"unweave judge train --run {run}"
+        )
+        check_judge(judge, info, model, test)
+    if "probes" in groups:
+        report = probe_report(model, _load_run_data(run, "train", root), test)
+        results.update({f"probe/{k}": v for k, v in report.items()})
+    if "judge" in groups:
+        report = sequential_protocol(model, judge, test, niter=niter, batch_size=batch_size)
+        results.update({f"judge/{k}": v for k, v in report.items()})
+    path = run / "eval.json"
+    previous = json.loads(path.read_text()) if path.exists() else {}
+    write_atomic(path, json.dumps({**previous, **results}, indent=1))
+    width = max(len(k) for k in results)
+    for key, value in results.items():
+        if not key.endswith("_std"):
+            std = results.get(f"{key}_std")
+            typer.echo(
+                f"{key:<{width}}  {value:.4f}" + (f" +- {std:.4f}" if std is not None else "")
+            )
+    typer.echo(f"written to {path}")
+
+
 @app.command()
 def demo(
     out: Annotated[
@@ -199,18 +259,34 @@ def data_build(
 
 @judge_app.command("train")
 def judge_train(
-    data: Annotated[str, typer.Option("--data", help="toy-sprites, sprites or frames.")],
+    data: Annotated[
+        str | None, typer.Option("--data", help="toy-sprites, sprites or frames.")
+    ] = None,
     root: RootOption = None,
+    run: Annotated[
+        Path | None,
+        typer.Option(help="Train the judge a run's evaluation needs (its data and frame size)."),
+    ] = None,
     image_size: Annotated[
         int, typer.Option(help="Frame size the judge sees (a run's model.image_size).")
     ] = 64,
     epochs: Annotated[int, typer.Option(min=1, help="Training epochs.")] = 4,
+    batch_size: Annotated[int, typer.Option(min=1, help="Training batch size.")] = 128,
 ) -> None:
     """Train a judge on the labels of a data set (cached), then print its test accuracy."""
     from unweave.judges.train import train_judge
+    from unweave.training.run import read_run_config
 
-    spec = {"name": data, "root": str(root) if root else None, "options": {}}
-    folder = train_judge(spec, image_size, {"epochs": epochs})
+    if run is not None:
+        config = read_run_config(run)
+        spec, image_size = dict(config["data"]), config["model"]["image_size"]
+    elif data is not None:
+        spec = {"name": data, "root": None, "options": {}}
+    else:
+        raise UnweaveError("Name the data with --data NAME, or a run with --run RUN.")
+    if root is not None:
+        spec["root"] = str(root)
+    folder = train_judge(spec, image_size, {"epochs": epochs, "batch_size": batch_size})
     accuracy = json.loads((folder / "judge.json").read_text())["test_accuracy"]
     typer.echo(
         f"Judge in {folder}\ntest accuracy: "

@@ -133,17 +133,27 @@ def train_judge(
 
 
 def load_judge(
-    data: dict[str, Any], image_size: int, training: dict[str, Any] | None = None
+    data: dict[str, Any],
+    image_size: int,
+    training: dict[str, Any] | None = None,
+    hint: str | None = None,
 ) -> tuple[SequenceJudge, dict[str, Any]]:
-    """The cached judge for ``data`` at ``image_size`` and its ``judge.json``; eval mode."""
+    """The cached judge for ``data`` at ``image_size`` and its ``judge.json``; eval mode.
+
+    ``hint`` is the command the error message suggests when no judge is cached.
+    """
     training = {**DEFAULT_TRAINING, **(training or {})}
     params = _judge_params(data, image_size, training)
     folder = cache_root() / "judges" / cache_key(params)
     if not (folder / "judge.json").exists():
         raise UnweaveError(
             f"No judge for data '{data['name']}' at {image_size}x{image_size} in the cache "
-            f"({folder.parent}); train one with: unweave judge train --data {data['name']} "
-            f"--image-size {image_size}" + (f" --root {data['root']}" if data.get("root") else "")
+            f"({folder.parent}); train one with: "
+            + (
+                hint
+                or f"unweave judge train --data {data['name']} --image-size {image_size}"
+                + (f" --root {data['root']}" if data.get("root") else "")
+            )
         )
     info = json.loads((folder / "judge.json").read_text())
     config = JudgeConfig(**info["config"])

@@ -16,6 +16,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from unweave.data.base import SequenceData
+from unweave.errors import UnweaveError
 from unweave.models import SequentialVAE
 from unweave.training.module import prepare_frames
 
@@ -40,11 +41,15 @@ def encode_dataset(
         count += x.numel()
         statics.append(latents.static.mean.cpu().numpy())
         dynamics.append(latents.dynamic.mean.cpu().numpy())
-    return {
-        "static": np.concatenate(statics),
-        "dynamic": np.concatenate(dynamics),
-        "mse": sq_err / count,
-    }
+    codes = {"static": np.concatenate(statics), "dynamic": np.concatenate(dynamics)}
+    for name, values in codes.items():
+        bad = int((~np.isfinite(values.reshape(len(values), -1))).any(1).sum())
+        if bad:
+            raise UnweaveError(
+                f"The model gave NaN or infinite {name} codes for {bad} of {len(values)} clips "
+                f"of '{data.name}/{data.split}'; its weights are likely diverged."
+            )
+    return {**codes, "mse": sq_err / count}
 
 
 def probe_accuracy(
