@@ -17,6 +17,17 @@ if [ ! -f .venv/.unweave-installed ] || [ pyproject.toml -nt .venv/.unweave-inst
 fi
 case "${1:-}" in
   demo) shift; exec .venv/bin/unweave demo "$@" ;;
-  test) shift; exec .venv/bin/pytest "$@" ;;
+  test)
+    shift
+    # Chromium for the report's browser test (tests/test_report.py), from Debian's packages.
+    if ! command -v chromium >/dev/null; then
+      if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "Installing Chromium for the browser test..." >&2
+        apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+      else
+        echo "warning: no chromium; install it (Debian: apt-get install chromium) or the browser test skips (fails under CI=true)" >&2
+      fi
+    fi
+    exec .venv/bin/pytest "$@" ;;
   *) exec .venv/bin/unweave "$@" ;;
 esac

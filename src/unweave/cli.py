@@ -79,16 +79,6 @@ def train(
         typer.echo(f"Run written to {run_dir}/ (model.safetensors, metrics.csv, checkpoints/).")
 
 
-def _load_run_data(run_dir: Path, split: str, root: Path | None):
-    from unweave.data.registry import load_sequence_data
-    from unweave.training.run import read_run_config
-
-    data = read_run_config(run_dir)["data"]
-    return load_sequence_data(
-        data["name"], split, root or data.get("root"), **data.get("options", {})
-    )
-
-
 @app.command()
 def swap(
     run: Annotated[Path, typer.Argument(help="A run folder written by 'unweave train'.")],
@@ -103,10 +93,11 @@ def swap(
 
     from unweave.export import load
     from unweave.training.module import prepare_frames
+    from unweave.training.run import load_run_data
     from unweave.viz.swap import pick_swap_sources, save_swap_gif, save_swap_png, swap_grid
 
     model = load(run)
-    test = _load_run_data(run, "test", root)
+    test = load_run_data(run, "test", root)
     indices = pick_swap_sources(test, n)
     clips = prepare_frames(torch.from_numpy(test.x[indices]), model.config.image_size)
     grid = swap_grid(model, clips)
@@ -124,10 +115,10 @@ def probe(
     """Linear probes of every factor from the static and the dynamic code; writes probes.json."""
     from unweave.export import load
     from unweave.metrics.probes import format_probe_table, probe_report
-    from unweave.training.run import write_atomic
+    from unweave.training.run import load_run_data, write_atomic
 
     model = load(run)
-    train_data, test = _load_run_data(run, "train", root), _load_run_data(run, "test", root)
+    train_data, test = load_run_data(run, "train", root), load_run_data(run, "test", root)
     report = probe_report(model, train_data, test, max_train=max_train)
     write_atomic(run / "probes.json", json.dumps(report, indent=1))
     typer.echo(format_probe_table(report, test))
@@ -155,7 +146,7 @@ def evaluate(
     from unweave.judges.train import load_judge
     from unweave.metrics.probes import probe_report
     from unweave.metrics.sequential import check_judge, sequential_protocol
-    from unweave.training.run import read_run_config, write_atomic
+    from unweave.training.run import load_run_data, read_run_config, write_atomic
 
     judge_training = {"epochs": judge_epochs, "batch_size": judge_batch_size}
     groups = [g.strip() for g in metrics.split(",") if g.strip()]
@@ -165,7 +156,7 @@ def evaluate(
             f"Unknown metric group '{(unknown or [''])[0]}'; expected some of: {', '.join(METRIC_GROUPS)}."
         )
     model = load(run)
-    test = _load_run_data(run, "test", root)
+    test = load_run_data(run, "test", root)
     results: dict[str, float] = {}
     if "judge" in groups:  # checked first: it fails fast when no judge is cached
         data = dict(read_run_config(run)["data"])
@@ -175,7 +166,7 @@ def evaluate(
         )
         check_judge(judge, info, model, test)
     if "probes" in groups:
-        report = probe_report(model, _load_run_data(run, "train", root), test)
+        report = probe_report(model, load_run_data(run, "train", root), test)
         results.update({f"probe/{k}": v for k, v in report.items()})
     if "judge" in groups:
         report = sequential_protocol(model, judge, test, niter=niter, batch_size=batch_size)
@@ -191,6 +182,31 @@ def evaluate(
                 f"{key:<{width}}  {value:.4f}" + (f" +- {std:.4f}" if std is not None else "")
             )
     typer.echo(f"written to {path}")
+
+
+@app.command()
+def report(
+    run: Annotated[Path, typer.Argument(help="A run folder written by 'unweave train'.")],
+    root: RootOption = None,
+    out: Annotated[Path | None, typer.Option(help="HTML path (default RUN/report.html).")] = None,
+) -> None:
+    """One self-contained report.html: config, losses, metrics, swaps, code embeddings."""
+    from unweave.report import write_report
+
+    typer.echo(f"Report: {write_report(run, root=root, out=out)}")
+
+
+@app.command()
+def compare(
+    runs: Annotated[list[Path], typer.Argument(help="Two or more evaluated run folders.")],
+    out: Annotated[Path | None, typer.Option(help="Bar chart PNG (default: none).")] = None,
+) -> None:
+    """Runs side by side: their eval.json figures as a table (and a bar chart with --out)."""
+    from unweave.compare import compare_runs
+
+    typer.echo(compare_runs(runs, out))
+    if out is not None:
+        typer.echo(f"Bar chart: {out}")
 
 
 @app.command()

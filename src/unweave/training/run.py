@@ -98,6 +98,16 @@ def read_run_config(run_dir: Path) -> dict[str, Any]:
     return yaml.safe_load(path.read_text())
 
 
+def load_run_data(run_dir: Path, split: str, root: str | Path | None = None) -> SequenceData:
+    """The ``split`` of the data set a run was trained on (``root`` overrides the config's)."""
+    from unweave.data.registry import load_sequence_data
+
+    data = read_run_config(run_dir)["data"]
+    return load_sequence_data(
+        data["name"], split, root or data.get("root"), **(data.get("options") or {})
+    )
+
+
 def build_trainer(
     config: dict[str, Any], run_dir: Path, extra_callbacks: list[Callback] = (), **overrides: Any
 ) -> pl.Trainer:
