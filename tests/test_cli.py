@@ -79,6 +79,11 @@ def test_judge_then_evaluate_writes_eval_json(trained_run, tmp_path):
     figures = json.loads((trained_run / "eval.json").read_text())
     assert 0 <= figures["judge/swap/acc/action"] <= 1 and "judge/sample_static/is_std" in figures
     assert "probe/static->skin" in figures
+    classic = run_cli("evaluate", str(trained_run), "--metrics", "classic", cwd=tmp_path)
+    assert classic.returncode == 0, classic.stderr[-2000:]
+    figures = json.loads((trained_run / "eval.json").read_text())
+    assert 0 <= figures["classic/mig"] <= 1 and 0 <= figures["classic/mi/static->skin"] <= 1
+    assert "judge/swap/acc/action" in figures  # earlier figures are kept
     assert "judge/sample_dynamic/acc/skin" in result.stdout
 
 

@@ -124,7 +124,7 @@ def probe(
     typer.echo(format_probe_table(report, test))
 
 
-METRIC_GROUPS = ("probes", "judge")
+METRIC_GROUPS = ("probes", "judge", "classic")
 
 
 @app.command()
@@ -144,7 +144,7 @@ def evaluate(
     """Evaluate a run; merges the figures into RUN/eval.json and prints them."""
     from unweave.export import load
     from unweave.judges.train import load_judge
-    from unweave.metrics.probes import probe_report
+    from unweave.metrics.probes import classic_report, probe_report
     from unweave.metrics.sequential import check_judge, sequential_protocol
     from unweave.training.run import load_run_data, read_run_config, write_atomic
 
@@ -168,6 +168,9 @@ def evaluate(
     if "probes" in groups:
         report = probe_report(model, load_run_data(run, "train", root), test)
         results.update({f"probe/{k}": v for k, v in report.items()})
+    if "classic" in groups:
+        report = classic_report(model, load_run_data(run, "train", root), test)
+        results.update({f"classic/{k}": v for k, v in report.items()})
     if "judge" in groups:
         report = sequential_protocol(model, judge, test, niter=niter, batch_size=batch_size)
         results.update({f"judge/{k}": v for k, v in report.items()})
