@@ -132,7 +132,7 @@ def evaluate(
     run: Annotated[Path, typer.Argument(help="A run folder written by 'unweave train'.")],
     metrics: Annotated[
         str, typer.Option(help=f"Comma-separated metric groups: {', '.join(METRIC_GROUPS)}.")
-    ] = "probes,judge",
+    ] = "probes,judge,classic",
     root: RootOption = None,
     niter: Annotated[int, typer.Option(min=1, help="Passes of the judge protocol.")] = 5,
     batch_size: Annotated[int, typer.Option(min=1, help="Batch of the judge protocol.")] = 128,
