@@ -27,3 +27,20 @@ def test_probe_accuracy_separable_and_random():
     assert probe_accuracy(informative[:400], labels[:400], informative[400:], labels[400:]) == 1.0
     noise = rng.normal(size=(600, 3))
     assert probe_accuracy(noise[:400], labels[:400], noise[400:], labels[400:]) < 0.5
+
+
+def test_nan_codes_are_refused_with_a_count():
+    import torch
+    from helpers import random_clips
+
+    from unweave.errors import UnweaveError
+    from unweave.metrics.probes import encode_dataset
+    from unweave.models import build_model
+
+    model = build_model(
+        "dbse", dict(image_size=16, base_channels=8, g_dim=32, f_dim=16, z_dim=8, rnn_size=16)
+    ).eval()
+    with torch.no_grad():
+        model.static_head.mean.bias.fill_(float("nan"))
+    with pytest.raises(UnweaveError, match="NaN or infinite static codes for 10 of 10 clips"):
+        encode_dataset(model, random_clips(n=10))

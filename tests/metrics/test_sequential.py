@@ -110,3 +110,16 @@ def test_balanced_subset_takes_m_of_each_class():
 def test_too_few_clips_is_one_sentence():
     with pytest.raises(UnweaveError, match="at least batch_size=128 clips"):
         sequential_protocol(OracleModel(), OracleJudge(), oracle_data(50))
+
+
+def test_judge_of_another_data_set_or_size_is_refused():
+    from unweave.metrics.sequential import check_judge
+
+    data = oracle_data()
+    info = {"params": {"data": "sprites"}}
+    with pytest.raises(UnweaveError, match="trained on 'sprites'.*the run's data is 'oracle'"):
+        check_judge(OracleJudge(), info, OracleModel(), data)
+    judge = OracleJudge()
+    judge.config = SimpleNamespace(image_size=16, factor_sizes={"colour": 6, "action": 9})
+    with pytest.raises(UnweaveError, match="--image-size 8"):
+        check_judge(judge, {"params": {"data": "oracle"}}, OracleModel(), data)
