@@ -783,6 +783,25 @@ def _check_setting_at_least(metric: str, name: str, value: int, needed: int) -> 
         raise UnweaveError(f"{metric} needs {name} of at least {needed}; got {value}.")
 
 
+def _sample_train_test(
+    metric: str,
+    representation: Representation,
+    data: GroundTruthData,
+    rng: np.random.Generator | int,
+    num_train: int,
+    num_test: int,
+    batch_size: int,
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Checked settings, then ``(codes, factors)`` for ``num_train`` and ``num_test`` points."""
+    rng = _as_generator(rng)
+    _factor_sizes(data)  # checks that data is ground truth
+    _check_setting_at_least(metric, "num_train", num_train, 2)
+    _check_setting_at_least(metric, "num_test", num_test, 1)
+    train = _sample_codes(representation, data, num_train, rng, batch_size)
+    test = _sample_codes(representation, data, num_test, rng, batch_size)
+    return train, test
+
+
 def compute_mig(
     representation: Representation,
     data: GroundTruthData,
@@ -811,12 +830,9 @@ def compute_sap(
     continuous_factors: bool = False,
 ) -> dict[str, float]:
     """SAP of ``representation``, classifiers fitted on ``num_train`` and scored on ``num_test``."""
-    rng = _as_generator(rng)
-    _factor_sizes(data)  # checks that data is ground truth
-    _check_setting_at_least("SAP", "num_train", num_train, 2)
-    _check_setting_at_least("SAP", "num_test", num_test, 1)
-    train = _sample_codes(representation, data, num_train, rng, batch_size)
-    test = _sample_codes(representation, data, num_test, rng, batch_size)
+    train, test = _sample_train_test(
+        "SAP", representation, data, rng, num_train, num_test, batch_size
+    )
     return sap_from_codes(*train, *test, continuous_factors=continuous_factors)
 
 
@@ -831,14 +847,11 @@ def compute_dci(
     backend: str = "gbt",
 ) -> dict[str, float]:
     """DCI of ``representation``; ``backend`` is ``"gbt"`` (reference) or ``"hist"`` (fast)."""
-    rng = _as_generator(rng)
-    _factor_sizes(data)  # checks that data is ground truth
     if backend not in DCI_BACKENDS:
         raise UnweaveError(f"DCI backend '{backend}' is unknown; expected one of {DCI_BACKENDS}.")
-    _check_setting_at_least("DCI", "num_train", num_train, 2)
-    _check_setting_at_least("DCI", "num_test", num_test, 1)
-    train = _sample_codes(representation, data, num_train, rng, batch_size)
-    test = _sample_codes(representation, data, num_test, rng, batch_size)
+    train, test = _sample_train_test(
+        "DCI", representation, data, rng, num_train, num_test, batch_size
+    )
     return dci_from_codes(*train, *test, backend=backend)
 
 
@@ -853,12 +866,9 @@ def compute_modularity_explicitness(
     num_bins: int = 20,
 ) -> dict[str, float]:
     """Modularity and explicitness of ``representation`` (Ridgeway & Kavukcuoglu 2018)."""
-    rng = _as_generator(rng)
-    _factor_sizes(data)  # checks that data is ground truth
-    _check_setting_at_least("modularity/explicitness", "num_train", num_train, 2)
-    _check_setting_at_least("modularity/explicitness", "num_test", num_test, 1)
-    train = _sample_codes(representation, data, num_train, rng, batch_size)
-    test = _sample_codes(representation, data, num_test, rng, batch_size)
+    train, test = _sample_train_test(
+        "modularity/explicitness", representation, data, rng, num_train, num_test, batch_size
+    )
     return modularity_explicitness_from_codes(*train, *test, num_bins=num_bins)
 
 
