@@ -1,4 +1,4 @@
-"""The ``unweave`` command: demo, data, train, swap, probe.
+"""The ``unweave`` command: demo, data, train, swap, probe, judge, evaluate, report, compare.
 
 Every user error is one sentence on stderr and exit status 2 (see ``errors.UnweaveError``).
 """
