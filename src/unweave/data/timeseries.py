@@ -1,0 +1,509 @@
+"""Multivariate time series with missing values: the ``SeriesData`` container and its readers.
+
+Readers take the raw files as published (ETTh1/ETTh2, UCI Beijing Air Quality, PhysioNet
+2012 set-a/set-b) or a user's own CSV. Every malformed file or row raises
+:class:`~unweave.errors.UnweaveError` naming the file, the line and what was expected.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from unweave.data.cache import cached_build
+from unweave.errors import UnweaveError
+
+SPLITS = ("train", "valid", "test")
+ETT_FEATURES = ["HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL"]
+ETT_COLUMNS = ["date", *ETT_FEATURES, "OT"]
+AIR_FEATURES = ["PM2.5", "PM10", "SO2", "NO2", "CO", "O3", "TEMP", "PRES", "DEWP", "WSPM"]
+PHYSIONET_FEATURES = [
+    "DiasABP",
+    "GCS",
+    "HCT",
+    "MAP",
+    "NIDiasABP",
+    "NIMAP",
+    "NISysABP",
+    "RespRate",
+    "SysABP",
+    "Temp",
+]
+PHYSIONET_DESCRIPTORS = ["Age", "Gender", "Height", "ICUType", "Weight"]
+SEQ_LEN = 672  # 28 days of hourly rows (ETT, Air Quality)
+PHYSIONET_LEN = 80
+MISSING_TOKENS = {"", "NA", "NaN", "nan", "N/A"}
+
+
+@dataclass
+class SeriesData:
+    """One split of a multivariate time-series data set.
+
+    Attributes:
+        x: ``(N, T, F)`` float32 values (normalised by the loaders; 0 where unobserved).
+        mask: ``(N, T, F)`` bool, True where the value was observed.
+        feature_names: the ``F`` feature names.
+        static: factor name -> ``(N,)`` int64 labels of what stays fixed in a sequence.
+        targets: name -> ``(N,)`` or ``(N, ...)`` downstream labels (e.g. OT, death).
+        groups: name -> ``(N,)`` per-sample identifiers or covariates (year, station, age...).
+        meta: anything else: normalisation ``mean``/``std`` ``(F,)``, value names, sources.
+        name: data set name, e.g. ``"etth1"``.
+        split: ``"train"``, ``"valid"`` or ``"test"``.
+    """
+
+    x: np.ndarray
+    mask: np.ndarray
+    feature_names: list[str]
+    name: str
+    split: str
+    static: dict[str, np.ndarray] = field(default_factory=dict)
+    targets: dict[str, np.ndarray] = field(default_factory=dict)
+    groups: dict[str, np.ndarray] = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        where = f"{self.name}/{self.split}"
+        if self.x.ndim != 3:
+            raise UnweaveError(f"{where}: x has shape {self.x.shape}; expected (N, T, F).")
+        if self.mask.shape != self.x.shape:
+            raise UnweaveError(
+                f"{where}: mask has shape {self.mask.shape}; expected {self.x.shape} like x."
+            )
+        if len(self.feature_names) != self.x.shape[2]:
+            raise UnweaveError(
+                f"{where}: {len(self.feature_names)} feature names for {self.x.shape[2]} features."
+            )
+        n = len(self.x)
+        for kind, arrays in (("static", self.static), ("targets", self.targets)):
+            for key, values in arrays.items():
+                if len(values) != n:
+                    raise UnweaveError(
+                        f"{where}: {kind} '{key}' has {len(values)} rows; expected {n} like x."
+                    )
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    @property
+    def seq_len(self) -> int:
+        return int(self.x.shape[1])
+
+    @property
+    def n_features(self) -> int:
+        return int(self.x.shape[2])
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _check_split(split: str, allowed: tuple[str, ...] = SPLITS) -> None:
+    if split not in allowed:
+        raise UnweaveError(f"Unknown split '{split}'; expected one of: {', '.join(allowed)}.")
+
+
+def _rows(path: Path, required: list[str]) -> Iterator[tuple[int, dict[str, str]]]:
+    """Yield ``(line number, row dict)`` for a CSV file after checking its header."""
+    if not path.is_file():
+        raise UnweaveError(f"{path}: file not found.")
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None:
+            raise UnweaveError(
+                f"{path}, line 1: the file is empty; expected a header with {', '.join(required)}."
+            )
+        header = [h.strip() for h in header]
+        missing = [c for c in required if c not in header]
+        if missing:
+            raise UnweaveError(
+                f"{path}, line 1: missing column(s) {', '.join(missing)}; "
+                f"expected a header with {', '.join(required)}."
+            )
+        index = {c: header.index(c) for c in required}
+        for row in reader:
+            if not row or all(not cell.strip() for cell in row):
+                continue
+            if len(row) != len(header):
+                raise UnweaveError(
+                    f"{path}, line {reader.line_num}: {len(row)} fields; "
+                    f"expected {len(header)} like the header."
+                )
+            yield reader.line_num, {c: row[i].strip() for c, i in index.items()}
+
+
+def _number(text: str, path: Path, line: int, column: str, allow_missing: bool) -> float:
+    """Parse one cell; missing tokens give NaN when ``allow_missing``."""
+    if text in MISSING_TOKENS:
+        if allow_missing:
+            return math.nan
+        raise UnweaveError(f"{path}, line {line}: column {column} is empty; expected a number.")
+    try:
+        value = float(text)
+    except ValueError:
+        raise UnweaveError(
+            f"{path}, line {line}: column {column} has '{text}'; expected a number."
+        ) from None
+    if math.isnan(value) and not allow_missing:
+        raise UnweaveError(f"{path}, line {line}: column {column} is NaN; expected a number.")
+    return value
+
+
+def _integer(text: str, path: Path, line: int, column: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise UnweaveError(
+            f"{path}, line {line}: column {column} has '{text}'; expected an integer."
+        ) from None
+
+
+def _zscore(
+    x: np.ndarray, mask: np.ndarray, fit: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Normalise ``x (N, T, F)`` with mean/std ``(F,)`` of the observed values of rows ``fit``.
+
+    Returns the normalised float32 array (0 where unobserved), mean and std.
+    """
+    values = np.where(mask[fit], x[fit], np.nan).reshape(-1, x.shape[2])
+    with np.errstate(invalid="ignore"):
+        mean = np.nanmean(values, axis=0)
+        std = np.nanstd(values, axis=0)
+    mean = np.nan_to_num(mean, nan=0.0)
+    std = np.where(np.isfinite(std) & (std > 0), std, 1.0)
+    out = np.where(mask, (x - mean) / std, 0.0).astype(np.float32)
+    return out, mean.astype(np.float32), std.astype(np.float32)
+
+
+# --------------------------------------------------------------------------- ETT
+
+
+def load_etth1(path: Path, split: str = "train") -> SeriesData:
+    """ETTh1/ETTh2 as (year, month) samples of 672 hours: x ``(N, 672, 6)``.
+
+    Samples are the calendar months with at least 672 hourly rows, truncated to their first
+    672 rows. Train = years 2017-2018 (the last 15% of those samples, rounded, are
+    ``"valid"``), test = 2016. The 6 load features are z-scored with the mean/std of the
+    ``"train"`` samples only (``meta["mean"]``, ``meta["std"]``). Targets: ``"OT"`` ``(N, 672)``
+    in raw units and ``"OT_daily"`` ``(N, 28)``, the mean of each 24-hour window.
+    """
+    _check_split(split)
+    path = Path(path)
+    months: dict[tuple[int, int], list[list[float]]] = {}
+    for line, row in _rows(path, ETT_COLUMNS):
+        try:
+            stamp = datetime.strptime(row["date"], "%Y-%m-%d %H:%M:%S")
+        except ValueError:
+            raise UnweaveError(
+                f"{path}, line {line}: date '{row['date']}' is not a date; "
+                "expected YYYY-MM-DD HH:MM:SS."
+            ) from None
+        values = [_number(row[c], path, line, c, False) for c in ETT_COLUMNS[1:]]
+        months.setdefault((stamp.year, stamp.month), []).append(values)
+    keys = sorted(k for k, rows in months.items() if len(rows) >= SEQ_LEN)
+    if not keys:
+        raise UnweaveError(f"{path}: no calendar month has {SEQ_LEN} hourly rows; expected some.")
+    data = np.array([months[k][:SEQ_LEN] for k in keys], dtype=np.float64)  # (M, 672, 7)
+    years = np.array([k[0] for k in keys])
+    train_all = np.flatnonzero(np.isin(years, (2017, 2018)))
+    n_valid = int(round(0.15 * len(train_all)))
+    parts = {
+        "train": train_all[: len(train_all) - n_valid],
+        "valid": train_all[len(train_all) - n_valid :],
+        "test": np.flatnonzero(years == 2016),
+    }
+    x_all = data[..., :6]
+    mask_all = np.ones(x_all.shape, dtype=bool)
+    x_norm, mean, std = _zscore(x_all, mask_all, parts["train"])
+    rows = parts[split]
+    ot = data[rows, :, 6].astype(np.float32)
+    return SeriesData(
+        x=x_norm[rows],
+        mask=mask_all[rows],
+        feature_names=list(ETT_FEATURES),
+        name=path.stem.lower(),
+        split=split,
+        targets={"OT": ot, "OT_daily": ot.reshape(len(rows), 28, 24).mean(axis=2)},
+        groups={"year": years[rows], "month": np.array([keys[i][1] for i in rows])},
+        meta={"mean": mean, "std": std, "source": str(path)},
+    )
+
+
+# --------------------------------------------------------------------------- Air Quality
+
+
+def load_air_quality(folder: Path, split: str = "train") -> SeriesData:
+    """Beijing Multi-Site Air Quality as (year, month, station) samples: x ``(N, 672, 10)``.
+
+    Each group keeps its first 672 rows (groups with fewer are dropped). ``"NA"`` cells have
+    ``mask`` False and ``x`` 0 after normalisation. Train = years 2013-2015 and 2017, test =
+    2016 (no valid split). z-score fitted on the observed train values only. Static labels:
+    ``"month"`` (0-11) and ``"station"`` (index into ``meta["stations"]``, sorted names).
+    """
+    _check_split(split, ("train", "test"))
+    folder = Path(folder)
+    files = sorted(folder.glob("PRSA_Data_*_20130301-20170228.csv"))
+    if not files:
+        raise UnweaveError(
+            f"{folder}: no PRSA_Data_*_20130301-20170228.csv files; expected the 12 station CSVs."
+        )
+    required = ["year", "month", "day", "hour", *AIR_FEATURES, "station"]
+    groups: dict[tuple[int, int, str], list[list[float]]] = {}
+    for path in files:
+        for line, row in _rows(path, required):
+            year = _integer(row["year"], path, line, "year")
+            month = _integer(row["month"], path, line, "month")
+            if not 1 <= month <= 12:
+                raise UnweaveError(
+                    f"{path}, line {line}: month is {month}; expected a number from 1 to 12."
+                )
+            values = [_number(row[c], path, line, c, True) for c in AIR_FEATURES]
+            groups.setdefault((year, month, row["station"]), []).append(values)
+    keys = sorted(k for k, rows in groups.items() if len(rows) >= SEQ_LEN)
+    raw = np.array([groups[k][:SEQ_LEN] for k in keys], dtype=np.float64)  # (M, 672, 10)
+    mask = ~np.isnan(raw)
+    years = np.array([k[0] for k in keys])
+    stations = sorted({k[2] for k in keys})
+    train = np.flatnonzero(years != 2016)
+    x_norm, mean, std = _zscore(np.nan_to_num(raw), mask, train)
+    rows = train if split == "train" else np.flatnonzero(years == 2016)
+    return SeriesData(
+        x=x_norm[rows],
+        mask=mask[rows],
+        feature_names=list(AIR_FEATURES),
+        name="air_quality",
+        split=split,
+        static={
+            "month": np.array([keys[i][1] - 1 for i in rows], dtype=np.int64),
+            "station": np.array([stations.index(keys[i][2]) for i in rows], dtype=np.int64),
+        },
+        groups={"year": years[rows]},
+        meta={"mean": mean, "std": std, "stations": stations, "source": str(folder)},
+    )
+
+
+# --------------------------------------------------------------------------- PhysioNet 2012
+
+
+def _parse_record(path: Path) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+    """One record file -> hourly sums ``(80, F)``, counts ``(80, F)``, descriptors at 00:00."""
+    sums = np.zeros((PHYSIONET_LEN, len(PHYSIONET_FEATURES)))
+    counts = np.zeros((PHYSIONET_LEN, len(PHYSIONET_FEATURES)), dtype=np.int64)
+    column = {name: j for j, name in enumerate(PHYSIONET_FEATURES)}
+    descriptors: dict[str, float] = {}
+    with open(path, encoding="utf-8") as handle:
+        header = handle.readline().strip()
+        if header != "Time,Parameter,Value":
+            what = "is empty" if not header else f"has '{header}'"
+            raise UnweaveError(f"{path}, line 1: the file {what}; expected 'Time,Parameter,Value'.")
+        for line_no, line in enumerate(handle, start=2):
+            line = line.strip()
+            if not line:
+                continue
+            parts = line.split(",")
+            if len(parts) != 3:
+                raise UnweaveError(
+                    f"{path}, line {line_no}: {len(parts)} fields; expected Time,Parameter,Value."
+                )
+            time, name, text = parts
+            hh, sep, mm = time.partition(":")
+            if not (sep and hh.isdigit() and mm.isdigit() and len(mm) == 2 and int(mm) < 60):
+                raise UnweaveError(
+                    f"{path}, line {line_no}: time '{time}' is not a time; expected HH:MM."
+                )
+            value = _number(text, path, line_no, "Value", False)
+            hour = int(hh)
+            if hour == 0 and int(mm) == 0 and name in PHYSIONET_DESCRIPTORS:
+                descriptors[name] = value
+            elif name in column and hour < PHYSIONET_LEN:
+                sums[hour, column[name]] += value
+                counts[hour, column[name]] += 1
+    return sums, counts, descriptors
+
+
+def _read_outcomes(path: Path) -> dict[int, int]:
+    deaths = {}
+    for line, row in _rows(path, ["RecordID", "In-hospital_death"]):
+        rid = _integer(row["RecordID"], path, line, "RecordID")
+        deaths[rid] = _integer(row["In-hospital_death"], path, line, "In-hospital_death")
+    return deaths
+
+
+def _build_physionet(root: Path, set_name: str, files: list[Path], out: Path) -> None:
+    """Parse every record of ``files`` into ``out/records.npz`` (unfiltered, unnormalised)."""
+    from tqdm.auto import tqdm
+
+    letter = set_name.split("-")[-1]
+    outcomes_path = root / f"Outcomes-{letter}.txt"
+    deaths = _read_outcomes(outcomes_path)
+    n = len(files)
+    values = np.zeros((n, PHYSIONET_LEN, len(PHYSIONET_FEATURES)), dtype=np.float32)
+    mask = np.zeros(values.shape, dtype=bool)
+    desc = np.full((n, len(PHYSIONET_DESCRIPTORS)), -1.0)
+    death = np.zeros(n, dtype=np.int64)
+    ids = np.zeros(n, dtype=np.int64)
+    for i, path in enumerate(tqdm(files, desc=f"PhysioNet {set_name}", unit="file")):
+        sums, counts, descriptors = _parse_record(path)
+        observed = counts > 0
+        values[i] = np.where(observed, sums / np.maximum(counts, 1), 0.0)
+        mask[i] = observed
+        for j, name in enumerate(PHYSIONET_DESCRIPTORS):
+            desc[i, j] = descriptors.get(name, -1.0)
+        ids[i] = int(path.stem)
+        if ids[i] not in deaths:
+            raise UnweaveError(
+                f"{outcomes_path}: no row for RecordID {ids[i]} (file {path.name}); "
+                "expected one row per record."
+            )
+        death[i] = deaths[ids[i]]
+    np.savez(out / "records.npz", values=values, mask=mask, desc=desc, death=death, ids=ids)
+
+
+def load_physionet(root: Path, split: str = "train", set_name: str = "set-a") -> SeriesData:
+    """PhysioNet 2012 ICU stays as hourly series: x ``(N, 80, 10)``, mostly unobserved.
+
+    Each measurement of the 10 features falls in bin ``int(HH)`` of its ``HH:MM`` time; a bin
+    holds the mean of its values, and bins 0-79 are kept (the stays are about 48 h, so the
+    rest is padding with mask False). Descriptors (Age, Gender, Height, ICUType, Weight) are
+    the values at 00:00, -1 when absent, in ``groups``; ICUType 1-4 becomes the static label
+    ``"icu_type"`` 0-3 (-1 if a record has none). Target ``"in_hospital_death"`` ``(N,)``
+    from ``Outcomes-<a|b>.txt``.
+
+    Filter (our reading of the reference): a record's *span* is bins 0..last observed bin;
+    it is dropped when fewer than 40 of its bins have any feature observed, or when more than
+    60% of the ``span x 10`` cells are unobserved. Records are sorted by RecordID *before*
+    filtering; the first 20% are test, the rest train. z-score from observed train values.
+    On set-a this keeps 1,787 of 4,000 records (1,444 train, 343 test): the 60% rule drops
+    most, since stays without an arterial line never observe DiasABP, MAP and SysABP.
+    The parsed records are cached, keyed by the file count, total size and newest mtime.
+    """
+    _check_split(split, ("train", "test"))
+    root = Path(root)
+    folder = root / set_name
+    files = sorted(folder.glob("*.txt"), key=lambda p: (len(p.stem), p.stem))
+    if not files:
+        raise UnweaveError(f"{folder}: no <RecordID>.txt files; expected the PhysioNet records.")
+    for path in files:
+        if not path.stem.isdigit():
+            raise UnweaveError(f"{path}: the file name is not a RecordID; expected <digits>.txt.")
+    stats = [p.stat() for p in files]
+    params = {
+        "version": 1,
+        "root": str(root.resolve()),
+        "set": set_name,
+        "count": len(files),
+        "size": sum(s.st_size for s in stats),
+        "mtime": max(s.st_mtime_ns for s in stats),
+    }
+    cache = cached_build(
+        "physionet2012", params, lambda out: _build_physionet(root, set_name, files, out)
+    )
+    with np.load(cache / "records.npz") as data:
+        values, mask, desc = data["values"], data["mask"], data["desc"]
+        death, ids = data["death"], data["ids"]
+    n_test = int(0.2 * len(ids))
+    is_test = np.arange(len(ids)) < n_test
+    observed_bins = mask.any(axis=2)
+    span = np.where(
+        observed_bins.any(axis=1), PHYSIONET_LEN - np.argmax(observed_bins[:, ::-1], 1), 0
+    )
+    n_hours = observed_bins.sum(axis=1)
+    missing = 1.0 - mask.sum(axis=(1, 2)) / np.maximum(span * mask.shape[2], 1)
+    keep = (n_hours >= 40) & (missing <= 0.6)
+    train = np.flatnonzero(keep & ~is_test)
+    rows = train if split == "train" else np.flatnonzero(keep & is_test)
+    x_norm, mean, std = _zscore(values, mask, train)
+    icu = desc[:, PHYSIONET_DESCRIPTORS.index("ICUType")]
+    return SeriesData(
+        x=x_norm[rows],
+        mask=mask[rows],
+        feature_names=list(PHYSIONET_FEATURES),
+        name=f"physionet2012_{set_name}",
+        split=split,
+        static={"icu_type": np.where(icu[rows] >= 1, icu[rows] - 1, -1).astype(np.int64)},
+        targets={"in_hospital_death": death[rows]},
+        groups={
+            "record_id": ids[rows],
+            **{name.lower(): desc[rows, j] for j, name in enumerate(PHYSIONET_DESCRIPTORS)},
+        },
+        meta={
+            "mean": mean,
+            "std": std,
+            "n_records": len(ids),
+            "n_dropped": int((~keep).sum()),
+            "source": str(folder),
+        },
+    )
+
+
+# --------------------------------------------------------------------------- generic CSV
+
+
+def load_series_csv(
+    path: Path,
+    time_column: str,
+    feature_columns: list[str],
+    group_column: str,
+    window: int | None = None,
+) -> SeriesData:
+    """A user's CSV as sequences: x ``(N, T, F)`` raw values, mask False for missing cells.
+
+    Rows are grouped by ``group_column`` and ordered by ``time_column`` (numerically when every
+    time is a number, else as text, which orders ISO dates). With ``window=None`` each group is
+    one sequence padded to the longest (mask False); with ``window=k`` each group is cut into
+    consecutive chunks of ``k`` rows and a shorter remainder is dropped. Values are not
+    normalised. ``groups["group"]`` holds each sequence's group value.
+    """
+    path = Path(path)
+    if window is not None and window < 1:
+        raise UnweaveError(f"load_series_csv: window is {window}; expected a positive integer.")
+    required = [group_column, time_column, *feature_columns]
+    grouped: dict[str, list[tuple[str, list[float]]]] = {}
+    for line, row in _rows(path, list(dict.fromkeys(required))):
+        if row[time_column] in MISSING_TOKENS:
+            raise UnweaveError(
+                f"{path}, line {line}: column {time_column} is empty; expected a time."
+            )
+        values = [_number(row[c], path, line, c, True) for c in feature_columns]
+        grouped.setdefault(row[group_column], []).append((row[time_column], values))
+    if not grouped:
+        raise UnweaveError(f"{path}: no data rows after the header; expected at least one.")
+    all_times = [t for rows in grouped.values() for t, _ in rows]
+    try:
+        [float(t) for t in all_times]
+        numeric = True
+    except ValueError:
+        numeric = False
+    sequences: list[np.ndarray] = []
+    names: list[str] = []
+    for group, rows in grouped.items():
+        rows.sort(key=(lambda r: float(r[0])) if numeric else (lambda r: r[0]))
+        block = np.array([v for _, v in rows], dtype=np.float64)
+        if window is None:
+            sequences.append(block)
+            names.append(group)
+        else:
+            for start in range(0, len(block) - window + 1, window):
+                sequences.append(block[start : start + window])
+                names.append(group)
+    if not sequences:
+        raise UnweaveError(f"{path}: no group has {window} rows; expected at least one window.")
+    length = max(len(s) for s in sequences)
+    x = np.full((len(sequences), length, len(feature_columns)), np.nan)
+    for i, seq in enumerate(sequences):
+        x[i, : len(seq)] = seq
+    mask = ~np.isnan(x)
+    return SeriesData(
+        x=np.nan_to_num(x).astype(np.float32),
+        mask=mask,
+        feature_names=list(feature_columns),
+        name=path.stem,
+        split="all",
+        groups={"group": np.array(names)},
+        meta={"source": str(path)},
+    )

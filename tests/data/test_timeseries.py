@@ -1,0 +1,226 @@
+"""Time-series readers on the real files in SHARED_DATA, and on small malformed files."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import SHARED_DATA
+
+from unweave.data.timeseries import (
+    AIR_FEATURES,
+    load_air_quality,
+    load_etth1,
+    load_physionet,
+    load_series_csv,
+)
+from unweave.errors import UnweaveError
+
+ETT = SHARED_DATA / "ett" / "ETTh1.csv"
+AIR = SHARED_DATA / "air-quality"
+PHYSIONET = SHARED_DATA / "physionet2012"
+
+
+def _train_stats(x: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    values = np.where(mask, x, np.nan).reshape(-1, x.shape[2])
+    return np.nanmean(values, axis=0), np.nanstd(values, axis=0)
+
+
+# ----------------------------------------------------------------------------- real data
+
+
+@pytest.mark.skipif(not ETT.exists(), reason="ETTh1.csv not in SHARED_DATA")
+def test_etth1_counts_splits_and_normalisation() -> None:
+    train, valid, test = (load_etth1(ETT, s) for s in ("train", "valid", "test"))
+    # 2016-07..2018-05 are full months (June 2018 stops on the 26th): 17 train-year months
+    # (3 of them valid, the last 15%) and 6 test months.
+    assert (len(train), len(valid), len(test)) == (14, 3, 6)
+    assert train.x.shape == (14, 672, 6) and train.x.dtype == np.float32
+    assert set(train.groups["year"]) == {2017, 2018} and set(valid.groups["year"]) == {2018}
+    assert list(valid.groups["month"]) == [3, 4, 5]
+    assert set(test.groups["year"]) == {2016}
+    assert train.targets["OT"].shape == (14, 672)
+    assert train.targets["OT_daily"].shape == (14, 28)
+    np.testing.assert_allclose(
+        train.targets["OT_daily"][:, 0], train.targets["OT"][:, :24].mean(1), rtol=1e-5
+    )
+    mean, std = _train_stats(train.x, train.mask)
+    np.testing.assert_allclose(mean, 0, atol=1e-4)
+    np.testing.assert_allclose(std, 1, atol=1e-3)
+    np.testing.assert_array_equal(test.meta["mean"], train.meta["mean"])
+    assert not np.allclose(_train_stats(test.x, test.mask)[0], 0, atol=0.05)
+    assert train.mask.all()
+
+
+@pytest.mark.skipif(not AIR.exists(), reason="air-quality not in SHARED_DATA")
+def test_air_quality_counts_labels_mask() -> None:
+    train, test = load_air_quality(AIR, "train"), load_air_quality(AIR, "test")
+    # 48 months (2013-03..2017-02) x 12 stations, every month has >= 672 hours.
+    assert train.x.shape == (432, 672, 10) and test.x.shape == (144, 672, 10)
+    assert train.feature_names == AIR_FEATURES
+    assert set(train.groups["year"]) == {2013, 2014, 2015, 2017}
+    assert set(test.groups["year"]) == {2016}
+    assert set(train.static["month"]) == set(range(12)) == set(test.static["month"])
+    assert set(train.static["station"]) == set(range(12))
+    assert len(train.meta["stations"]) == 12
+    missing = 1 - train.mask.mean()
+    assert 0.005 < missing < 0.05  # about 1.8% of cells are "NA"
+    assert (train.x[~train.mask] == 0).all()
+    mean, std = _train_stats(train.x, train.mask)
+    np.testing.assert_allclose(mean, 0, atol=1e-3)
+    np.testing.assert_allclose(std, 1, atol=1e-3)
+
+
+@pytest.fixture(scope="module")
+def physionet(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    if not PHYSIONET.exists():
+        pytest.skip("physionet2012 not in SHARED_DATA")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("UNWEAVE_CACHE", str(tmp_path_factory.mktemp("physionet-cache")))
+    start = time.perf_counter()
+    train = load_physionet(PHYSIONET, "train")
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    test = load_physionet(PHYSIONET, "test")
+    second = time.perf_counter() - start
+    mp.undo()
+    return {"train": train, "test": test, "first": first, "second": second}
+
+
+def test_physionet_shapes_mask_and_labels(physionet: dict) -> None:
+    train, test = physionet["train"], physionet["test"]
+    # 4,000 set-a records, 2,213 dropped by the 40-hour / 60%-missing filter.
+    assert train.meta["n_records"] == 4000 and train.meta["n_dropped"] == 2213
+    assert train.x.shape == (1444, 80, 10) and test.x.shape == (343, 80, 10)
+    assert 0.6 < 1 - train.mask.mean() < 0.9  # mostly missing (about 73% with the padding)
+    assert not train.mask[:, 60:].any()  # stays are about 48 h: the tail is padding
+    assert set(train.static["icu_type"]) == {0, 1, 2, 3}
+    assert set(np.unique(train.targets["in_hospital_death"])) == {0, 1}
+    assert train.groups["record_id"].min() > test.groups["record_id"].max()
+    mean, std = _train_stats(train.x, train.mask)
+    np.testing.assert_allclose(mean, 0, atol=1e-3)
+    np.testing.assert_allclose(std, 1, atol=1e-3)
+
+
+def test_physionet_second_load_uses_cache(physionet: dict) -> None:
+    assert physionet["second"] < 1.0
+    assert physionet["second"] < physionet["first"]
+
+
+# ----------------------------------------------------------------------------- bad files
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+ETT_HEAD = "date,HUFL,HULL,MUFL,MULL,LUFL,LULL,OT\n"
+ETT_ROW = "2016-07-01 00:00:00,1,2,3,4,5,6,7\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ("", 1, "empty"),
+        ("date,HUFL,HULL,MUFL,MULL,LUFL,LULL\n" + ETT_ROW, 1, "OT"),
+        (ETT_HEAD + ETT_ROW + "2016-07-01 01:00:00,1,x2,3,4,5,6,7\n", 3, "number"),
+        (ETT_HEAD + ETT_ROW + "2016-13-01 01:00:00,1,2,3,4,5,6,7\n", 3, "YYYY-MM-DD"),
+    ],
+)
+def test_etth1_bad_files(tmp_path: Path, text: str, line: int, words: str) -> None:
+    path = _write(tmp_path / "bad_ett.csv", text)
+    with pytest.raises(UnweaveError, match=rf"bad_ett\.csv, line {line}:.*{words}"):
+        load_etth1(path, "train")
+
+
+AIR_HEAD = "No,year,month,day,hour,PM2.5,PM10,SO2,NO2,CO,O3,TEMP,PRES,DEWP,RAIN,wd,WSPM,station\n"
+AIR_ROW = "1,2013,3,1,0,4,4,4,7,300,77,-0.7,1023,-18.8,0,NNW,4.4,Test\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ("", 1, "empty"),
+        (AIR_HEAD.replace(",SO2", "") + AIR_ROW.replace(",4,7,", ",7,"), 1, "SO2"),
+        (AIR_HEAD + AIR_ROW + AIR_ROW.replace(",77,", ",abc,"), 3, "O3.*number"),
+        (AIR_HEAD + AIR_ROW + AIR_ROW.replace(",3,1,0,", ",13,1,0,"), 3, "month"),
+        (AIR_HEAD + AIR_ROW + AIR_ROW.replace(",2013,", ",20x3,"), 3, "year.*integer"),
+    ],
+)
+def test_air_quality_bad_files(tmp_path: Path, text: str, line: int, words: str) -> None:
+    name = "PRSA_Data_Test_20130301-20170228.csv"
+    _write(tmp_path / name, text)
+    with pytest.raises(UnweaveError, match=rf"{name}, line {line}:.*{words}"):
+        load_air_quality(tmp_path, "train")
+
+
+def test_air_quality_na_is_masked_not_an_error(tmp_path: Path) -> None:
+    rows = [AIR_ROW.replace(",1,0,", f",{1 + h // 24},{h % 24},") for h in range(672)]
+    rows[5] = rows[5].replace(",77,", ",NA,")
+    _write(tmp_path / "PRSA_Data_Test_20130301-20170228.csv", AIR_HEAD + "".join(rows))
+    data = load_air_quality(tmp_path, "train")
+    assert data.x.shape == (1, 672, 10)
+    assert not data.mask[0, 5, AIR_FEATURES.index("O3")] and data.mask.sum() == 672 * 10 - 1
+
+
+PN_HEAD = "Time,Parameter,Value\n00:00,RecordID,1\n00:00,ICUType,2\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ("", 1, "empty"),
+        ("Time,Param,Value\n00:00,RecordID,1\n", 1, "Time,Parameter,Value"),
+        (PN_HEAD + "00:07,GCS,abc\n", 4, "number"),
+        (PN_HEAD + "0x:07,GCS,15\n", 4, "HH:MM"),
+        (PN_HEAD + "00:07,GCS\n", 4, "Time,Parameter,Value"),
+    ],
+)
+def test_physionet_bad_files(
+    tmp_path: Path, fresh_cache: Path, text: str, line: int, words: str
+) -> None:
+    (tmp_path / "set-a").mkdir()
+    _write(tmp_path / "Outcomes-a.txt", "RecordID,SAPS-I,In-hospital_death\n1,5,0\n")
+    _write(tmp_path / "set-a" / "1.txt", text)
+    with pytest.raises(UnweaveError, match=rf"1\.txt, line {line}:.*{words}"):
+        load_physionet(tmp_path, "train")
+
+
+def test_physionet_bad_outcomes(tmp_path: Path, fresh_cache: Path) -> None:
+    (tmp_path / "set-a").mkdir()
+    _write(tmp_path / "Outcomes-a.txt", "RecordID,SAPS-I,In-hospital_death\n1,5,yes\n")
+    _write(tmp_path / "set-a" / "1.txt", PN_HEAD)
+    with pytest.raises(UnweaveError, match=r"Outcomes-a\.txt, line 2:.*In-hospital_death"):
+        load_physionet(tmp_path, "train")
+
+
+def test_series_csv_groups_orders_and_masks(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path / "mine.csv",
+        "id,t,a,b\nu,2,2.0,\nu,1,1.0,10\nv,1,5,NA\nu,3,3,30\n",
+    )
+    data = load_series_csv(path, "t", ["a", "b"], "id")
+    assert data.x.shape == (2, 3, 2)
+    np.testing.assert_array_equal(data.x[0, :, 0], [1, 2, 3])
+    np.testing.assert_array_equal(data.mask[0, :, 1], [True, False, True])
+    np.testing.assert_array_equal(data.mask[1, :, 0], [True, False, False])
+    windows = load_series_csv(path, "t", ["a", "b"], "id", window=2)
+    assert windows.x.shape == (1, 2, 2) and list(windows.groups["group"]) == ["u"]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ("", 1, "empty"),
+        ("id,t,a\nu,1,2\n", 1, "b"),
+        ("id,t,a,b\nu,1,2,3\nu,2,two,3\n", 3, "a.*number"),
+        ("id,t,a,b\nu,1,2,3\nu,,2,3\n", 3, "t.*time"),
+    ],
+)
+def test_series_csv_bad_files(tmp_path: Path, text: str, line: int, words: str) -> None:
+    path = _write(tmp_path / "mine.csv", text)
+    with pytest.raises(UnweaveError, match=rf"mine\.csv, line {line}:.*{words}"):
+        load_series_csv(path, "t", ["a", "b"], "id")
