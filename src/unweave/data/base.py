@@ -68,19 +68,6 @@ class SequenceData:
         """``(C, H, W)`` of one frame."""
         return tuple(int(s) for s in self.x.shape[2:])  # type: ignore[return-value]
 
-    def subset(self, indices: np.ndarray) -> SequenceData:
-        """A new SequenceData holding the rows ``indices`` (loaded into memory)."""
-        indices = np.asarray(indices)
-        return SequenceData(
-            x=np.asarray(self.x[indices]),
-            static={k: v[indices] for k, v in self.static.items()},
-            dynamic={k: v[indices] for k, v in self.dynamic.items()},
-            factor_sizes=dict(self.factor_sizes),
-            name=self.name,
-            split=self.split,
-            value_names=dict(self.value_names),
-        )
-
 
 class SequenceTorchDataset(torch.utils.data.Dataset):
     """Serves batches of ``{"x": uint8 (B,T,C,H,W), "static": (B,S) long, "dynamic": (B,D) long}``.

@@ -26,9 +26,6 @@ class Gaussian:
         mean_term = (self.mean - prior.mean).pow(2) / prior.logvar.exp()
         return 0.5 * torch.sum(var_ratio + mean_term - 1 - (self.logvar - prior.logvar))
 
-    def detach(self) -> Gaussian:
-        return Gaussian(self.mean.detach(), self.logvar.detach())
-
 
 class GaussianHead(torch.nn.Module):
     """Two linear maps from features ``(..., in_dim)`` to a Gaussian over ``(..., out_dim)``."""
