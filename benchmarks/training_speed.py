@@ -31,8 +31,8 @@ from lightning.pytorch.callbacks import Callback
 from unweave.data.base import SequenceData
 from unweave.data.sprites import load_sprites
 from unweave.models import build_model
+from unweave.nn.frames import prepare_frames
 from unweave.training.config import resolve
-from unweave.training.module import prepare_frames
 from unweave.training.run import train
 
 REPO = Path(__file__).resolve().parents[1]

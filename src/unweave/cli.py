@@ -48,9 +48,14 @@ def _quiet_library_warnings() -> None:
 
 @app.command()
 def train(
-    method: Annotated[str, typer.Argument(help="dbse or dsvae.")],
+    method: Annotated[str, typer.Argument(help="dbse or dsvae (video); dbse or seqvae (series).")],
     data: Annotated[
-        str, typer.Option("--data", help="toy-sprites, sprites or frames.")
+        str,
+        typer.Option(
+            "--data",
+            help="Video: toy-sprites, sprites, frames. Series: synthetic-series, etth1, "
+            "etth2, physionet, air-quality.",
+        ),
     ] = "toy-sprites",
     root: RootOption = None,
     preset: Annotated[str, typer.Option(help="Preset size: cpu or paper.")] = "cpu",
@@ -88,22 +93,62 @@ def swap(
     n: Annotated[int, typer.Option(min=2, max=12, help="Clips per side of the grid.")] = 5,
     root: RootOption = None,
 ) -> None:
-    """Swap grid: rows keep the static code of one clip, columns the dynamics of another."""
+    """Swap grid: rows keep the static code of one clip, columns the dynamics of another.
+
+    For a series run: swap.png (series decoded with another series' static code) and
+    reconstruction.png.
+    """
     import torch
 
     from unweave.export import load
-    from unweave.training.module import prepare_frames
+    from unweave.nn.frames import prepare_frames
     from unweave.training.run import load_run_data
     from unweave.viz.swap import pick_swap_sources, save_swap_gif, save_swap_png, swap_grid
 
     model = load(run)
     test = load_run_data(run, "test", root)
+    if model.modality == "series":
+        _series_figures(model, test, out or run / "swap.png", n)
+        return
     indices = pick_swap_sources(test, n)
     clips = prepare_frames(torch.from_numpy(test.x[indices]), model.config.image_size)
     grid = swap_grid(model, clips)
     png = save_swap_png(clips, grid, out or run / "swap.png", scale=2)
     gif = save_swap_gif(clips, grid, png.with_suffix(".gif"))
     typer.echo(f"Swap grid: {png}\nAnimated:  {gif}")
+
+
+def _series_figures(model, test, out: Path, n: int) -> None:
+    """Write the static-swap and reconstruction figures of a series model."""
+    import numpy as np
+    import torch
+
+    from unweave.metrics.probes import encode_series
+    from unweave.viz.series import plot_reconstructions, plot_static_swap
+
+    if model.name != "dbse":
+        raise UnweaveError(f"Swapping needs a static code; the {model.name} model has none.")
+    rows = np.arange(min(n, len(test) // 2))
+    partners = len(test) - 1 - rows  # series from the other end of the split
+    x = torch.from_numpy(test.x).float()
+    mask = torch.from_numpy(test.mask)
+    torch.manual_seed(0)
+    swapped = model.swap(x[rows], x[partners]).numpy()
+    window = model.config.window
+    names = list(test.feature_names)
+    png = plot_static_swap(
+        test.x[rows], test.x[partners], swapped, names, out, window=window, n_pairs=len(rows)
+    )
+    codes = encode_series(model, test, limit=len(rows))
+    with torch.no_grad():
+        recon = model.decode(
+            torch.from_numpy(codes["static"]), torch.from_numpy(codes["dynamic"])
+        ).numpy()
+    rec = plot_reconstructions(
+        test.x[rows], mask[rows].numpy(), recon, names, out.with_name("reconstruction.png"),
+        window=window, n_series=len(rows),
+    )  # fmt: skip
+    typer.echo(f"Static swap: {png}\nReconstructions: {rec}")
 
 
 @app.command()
@@ -114,14 +159,97 @@ def probe(
 ) -> None:
     """Linear probes of every factor from the static and the dynamic code; writes probes.json."""
     from unweave.export import load
-    from unweave.metrics.probes import format_probe_table, probe_report
+    from unweave.metrics.probes import (
+        format_probe_table,
+        format_series_probe_table,
+        probe_report,
+        series_probe_report,
+    )
     from unweave.training.run import load_run_data, write_atomic
 
     model = load(run)
     train_data, test = load_run_data(run, "train", root), load_run_data(run, "test", root)
-    report = probe_report(model, train_data, test, max_train=max_train)
+    if model.modality == "series":
+        report = series_probe_report(model, train_data, test, max_train=max_train)
+        table = format_series_probe_table(report)
+    else:
+        report = probe_report(model, train_data, test, max_train=max_train)
+        table = format_probe_table(report, test)
     write_atomic(run / "probes.json", json.dumps(report, indent=1))
-    typer.echo(format_probe_table(report, test))
+    typer.echo(table)
+
+
+@app.command()
+def downstream(
+    run: Annotated[
+        Path | None,
+        typer.Argument(help="A series run folder; omit it (and give --data) for raw features."),
+    ] = None,
+    task: Annotated[
+        str | None,
+        typer.Option(
+            help="etth1-ot, mortality, icu-type, month, level or family (default: all "
+            "tasks of the run's data)."
+        ),
+    ] = None,
+    data: Annotated[
+        str | None, typer.Option("--data", help="Data set of the raw-features baseline.")
+    ] = None,
+    root: RootOption = None,
+    runs: Annotated[
+        int | None, typer.Option(min=1, help="Repetitions (default: the protocol's).")
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option(min=1, help="Predictor epochs (default: the protocol's).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the first repetition.")] = 0,
+    out: Annotated[
+        Path | None, typer.Option(help="JSON file (default RUN/downstream.json).")
+    ] = None,
+) -> None:
+    """The paper's downstream protocols on a frozen series model (or on raw features)."""
+    import dataclasses
+
+    from unweave.data.registry import load_series_data
+    from unweave.downstream import (
+        format_results,
+        get_task,
+        model_representation,
+        raw_representation,
+        run_task,
+        tasks_for,
+    )
+    from unweave.export import load
+    from unweave.training.run import load_run_data, read_run_config, write_atomic
+
+    if run is not None:
+        model = load(run)
+        if model.modality != "series":
+            raise UnweaveError(f"{run} holds a {model.modality} model; downstream needs series.")
+        data_name = read_run_config(run)["data"]["name"]
+        represent, label = model_representation(model), f"{model.name} ({run.name})"
+        train_data, test = load_run_data(run, "train", root), load_run_data(run, "test", root)
+    elif data is not None:
+        data_name, label = data, "raw features"
+        train_data = load_series_data(data, "train", root)
+        test = load_series_data(data, "test", root)
+        window = {"physionet": 4}.get(data, 24)
+        represent = raw_representation(window)
+    else:
+        raise UnweaveError("Give a run folder, or --data NAME for the raw-features baseline.")
+    names = [task] if task else tasks_for(data_name)
+    results = {}
+    for name in names:
+        spec = get_task(name, data_name)
+        if epochs is not None:
+            spec = dataclasses.replace(spec, epochs=epochs)
+        results[f"{label} / {name}"] = run_task(spec, represent, train_data, test, runs, seed)
+    path = out or (run / "downstream.json" if run is not None else None)
+    if path is not None:
+        previous = json.loads(path.read_text()) if path.exists() else {}
+        previous.update({r["task"]: r for r in results.values()})
+        write_atomic(path, json.dumps(previous, indent=1))
+    typer.echo(format_results(results))
 
 
 METRIC_GROUPS = ("probes", "judge", "classic")
@@ -212,35 +340,62 @@ def compare(
         typer.echo(f"Bar chart: {out}")
 
 
+DEMOS = {
+    "video": ("toy-sprites", "DBSE on built-in toy sprites (4 static attributes, 9 motions)."),
+    "series": (
+        "synthetic-series",
+        "DBSE on built-in synthetic series (static level and period, an amplitude regime per "
+        "window).",
+    ),
+}
+
+
 @app.command()
 def demo(
     out: Annotated[
-        Path, typer.Option(help="Run folder of the demo (replaced if it is a demo).")
-    ] = Path("runs/demo"),  # noqa: E501
+        Path | None,
+        typer.Option(
+            help="Run folder (default runs/demo or runs/demo-series; replaced if a demo)."
+        ),
+    ] = None,
     epochs: Annotated[
         int | None, typer.Option(min=1, help="Training epochs (default: the cpu preset's).")
     ] = None,
+    modality: Annotated[
+        str, typer.Option(help="video (toy sprites, ~3 min) or series (synthetic, ~1 min).")
+    ] = "video",
 ) -> None:
-    """Train DBSE on built-in toy sprites (~3 min on 2 CPU cores), then swap and probe."""
+    """Train DBSE on built-in data (no files; ~3 min on 2 CPU cores), then swap and probe."""
     from unweave.training.config import resolve
     from unweave.training.run import read_run_config
     from unweave.training.run import train as run_training
 
+    if modality not in DEMOS:
+        raise UnweaveError(f"Unknown modality '{modality}'; expected one of: {', '.join(DEMOS)}.")
+    data, headline = DEMOS[modality]
+    out = out or Path("runs/demo" if modality == "video" else "runs/demo-series")
     if out.exists():
         previous = read_run_config(out) if (out / "config.yaml").exists() else {}
-        if previous.get("data", {}).get("name") != "toy-sprites":
-            raise UnweaveError(f"{out} exists and is not a demo run; choose another --out.")
+        if previous.get("data", {}).get("name") != data:
+            raise UnweaveError(
+                f"{out} exists and is not a {modality} demo run; choose another --out."
+            )
         shutil.rmtree(out)
     start = time.time()
-    typer.echo("unweave demo: DBSE on built-in toy sprites (4 static attributes, 9 motions).")
+    typer.echo(f"unweave demo: {headline}")
     overrides = [f"train.max_epochs={epochs}"] if epochs else []
-    config = resolve("dbse", "toy-sprites", "cpu", overrides=overrides)
+    config = resolve("dbse", data, "cpu", overrides=overrides)
     run_training(config, out)
-    swap(out, None, 6, None)
+    swap(out, None, 6 if modality == "video" else 3, None)
     probe(out, None, 2000)
+    figures = (
+        "swap.png and swap.gif (rows keep the look of the left clip, columns the motion of the "
+        "top clip)"
+        if modality == "video"
+        else "swap.png (series decoded with another series' static code) and reconstruction.png"
+    )
     typer.echo(
-        f"\nDone in {time.time() - start:.0f} s. Outputs in {out}/: swap.png and swap.gif "
-        "(rows keep the look of the left clip, columns the motion of the top clip), "
+        f"\nDone in {time.time() - start:.0f} s. Outputs in {out}/: {figures}, "
         "probes.json, metrics.csv, model.safetensors."
     )
 
@@ -249,9 +404,10 @@ def demo(
 def data_list() -> None:
     """The data sets unweave knows and what is in the cache."""
     from unweave.data.cache import cache_root
-    from unweave.data.registry import SEQUENCE_DATASETS
+    from unweave.data.registry import SEQUENCE_DATASETS, SERIES_DATASETS
 
-    typer.echo("Data sets: " + ", ".join(SEQUENCE_DATASETS))
+    typer.echo("Video data sets: " + ", ".join(SEQUENCE_DATASETS))
+    typer.echo("Series data sets: " + ", ".join(SERIES_DATASETS))
     root = cache_root()
     typer.echo(f"Cache: {root}")
     for kind in sorted(p for p in root.glob("*") if p.is_dir()) if root.exists() else []:

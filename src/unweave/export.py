@@ -12,12 +12,12 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from unweave.errors import UnweaveError
-from unweave.models import SequentialVAE, build_model
+from unweave.models import build_model
 
 FORMAT_VERSION = 1
 
 
-def export_model(model: SequentialVAE, run_dir: Path, info: dict[str, Any]) -> None:
+def export_model(model: torch.nn.Module, run_dir: Path, info: dict[str, Any]) -> None:
     """Write ``run_dir/model.safetensors`` and ``run_dir/model.json`` (each atomically).
 
     ``info`` holds what a user of the weights needs besides them (data set, factor sizes).
@@ -29,6 +29,7 @@ def export_model(model: SequentialVAE, run_dir: Path, info: dict[str, Any]) -> N
     meta = {
         "format_version": FORMAT_VERSION,
         "method": model.name,
+        "modality": model.modality,
         "model": model.export_config(),
         **info,
     }
@@ -54,13 +55,13 @@ def read_model_info(run_dir: str | Path) -> dict[str, Any]:
         raise UnweaveError(f"{path} is not valid JSON ({err.msg} at line {err.lineno}).") from None
 
 
-def load(run_dir: str | Path, device: str | torch.device = "cpu") -> SequentialVAE:
+def load(run_dir: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
     """The trained model of ``run_dir`` in eval mode, from its safetensors export (no pickle)."""
     info = read_model_info(run_dir)
     weights = Path(run_dir) / "model.safetensors"
     if not weights.exists():
         raise UnweaveError(f"{weights} is missing; expected the weights exported by unweave train.")
-    model = build_model(info["method"], info["model"])
+    model = build_model(info["method"], info["model"], info.get("modality", "video"))
     try:
         state = load_file(str(weights), device=str(device))
     except (SafetensorError, OSError, ValueError) as err:

@@ -109,7 +109,7 @@ def _swap_images(run_dir: Path, model, test) -> tuple[bytes, bytes, str]:
         return png.read_bytes(), gif.read_bytes(), f"from {png.name} and {gif.name}"
     import torch
 
-    from unweave.training.module import prepare_frames
+    from unweave.nn.frames import prepare_frames
     from unweave.viz.swap import pick_swap_sources, save_swap_gif, save_swap_png, swap_grid
 
     indices = pick_swap_sources(test, min(SWAP_CLIPS, len(test)))

@@ -6,9 +6,75 @@ import os
 from pathlib import Path
 
 from unweave.data.base import SequenceData
+from unweave.data.timeseries import SeriesData
 from unweave.errors import UnweaveError
 
 SEQUENCE_DATASETS = ("toy-sprites", "sprites", "frames")
+SERIES_DATASETS = ("synthetic-series", "etth1", "etth2", "physionet", "air-quality")
+
+
+def data_modality(name: str) -> str:
+    """``"video"`` or ``"series"``: what kind of model data set ``name`` needs."""
+    if name in SEQUENCE_DATASETS:
+        return "video"
+    if name in SERIES_DATASETS:
+        return "series"
+    raise UnweaveError(
+        f"Unknown data set '{name}'; expected one of: "
+        f"{', '.join(SEQUENCE_DATASETS + SERIES_DATASETS)}."
+    )
+
+
+def load_data(
+    name: str, split: str, root: str | Path | None = None, **options
+) -> SequenceData | SeriesData:
+    """Split ``split`` of any data set by name (video or series)."""
+    if data_modality(name) == "series":
+        return load_series_data(name, split, root, **options)
+    return load_sequence_data(name, split, root, **options)
+
+
+def _series_root(name: str, root: str | Path | None, subfolder: str) -> Path:
+    root = root or default_data_root(subfolder)
+    if root is None:
+        raise UnweaveError(
+            f"The '{name}' data set needs --root PATH, or UNWEAVE_DATA set to a folder "
+            f"holding {subfolder}/."
+        )
+    return Path(root)
+
+
+def load_series_data(
+    name: str, split: str, root: str | Path | None = None, **options
+) -> SeriesData:
+    """Split ``split`` ("train", "valid" where the set has one, "test") of a series data set.
+
+    ``synthetic-series`` needs no files; ``etth1`` / ``etth2`` read ``ETTh1.csv`` /
+    ``ETTh2.csv`` (``root`` is the file or its folder, default ``$UNWEAVE_DATA/ett``);
+    ``physionet`` reads ``set-a`` (option ``set_name``) and ``Outcomes-a.txt`` under ``root``
+    (default ``$UNWEAVE_DATA/physionet2012``); ``air-quality`` reads the 12 PRSA CSVs in
+    ``root`` (default ``$UNWEAVE_DATA/air-quality``).
+    """
+    from unweave.data import timeseries
+
+    if name == "synthetic-series":
+        from unweave.data.synthetic_series import load_synthetic_series
+
+        return load_synthetic_series(split, **options)
+    if name in ("etth1", "etth2"):
+        path = _series_root(name, root, "ett")
+        if path.is_dir():
+            path = path / f"{name.upper().replace('ETTH', 'ETTh')}.csv"
+        return timeseries.load_etth1(path, split, **options)
+    if name == "physionet":
+        return timeseries.load_physionet(
+            _series_root(name, root, "physionet2012"), split, **options
+        )
+    if name == "air-quality":
+        return timeseries.load_air_quality(
+            _series_root(name, root, "air-quality"), split, **options
+        )
+    raise UnweaveError(f"Unknown data set '{name}'; expected one of: {', '.join(SERIES_DATASETS)}.")
 
 
 def default_data_root(subfolder: str) -> Path | None:

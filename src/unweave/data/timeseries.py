@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from unweave.data.cache import cached_build
 from unweave.errors import UnweaveError
@@ -97,6 +98,20 @@ class SeriesData:
     @property
     def n_features(self) -> int:
         return int(self.x.shape[2])
+
+
+class SeriesTorchDataset(torch.utils.data.Dataset):
+    """Serves ``{"x": float32 (T, F), "mask": bool (T, F), "index": int}`` per series."""
+
+    def __init__(self, data: SeriesData) -> None:
+        self.x = torch.from_numpy(np.ascontiguousarray(data.x, dtype=np.float32))
+        self.mask = torch.from_numpy(np.ascontiguousarray(data.mask, dtype=bool))
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {"x": self.x[index], "mask": self.mask[index], "index": torch.tensor(index)}
 
 
 # --------------------------------------------------------------------------- helpers

@@ -21,8 +21,8 @@ from unweave.data.cache import cache_key, cache_root, cached_build
 from unweave.data.registry import load_sequence_data
 from unweave.errors import UnweaveError
 from unweave.judges.sequence import JudgeConfig, SequenceJudge
+from unweave.nn.frames import prepare_frames
 from unweave.training.datamodule import SequenceDataModule
-from unweave.training.module import prepare_frames
 
 #: Judge training settings: Adam 1e-3, batch 128 (the C-DSVAE judge recipe is not public;
 #: these are unweave's, chosen to reach >= 99% on every Sprites factor).

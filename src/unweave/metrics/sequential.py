@@ -30,7 +30,7 @@ from unweave.errors import UnweaveError
 from unweave.judges.sequence import SequenceJudge
 from unweave.judges.train import factor_names
 from unweave.models import SequentialVAE
-from unweave.training.module import prepare_frames
+from unweave.nn.frames import prepare_frames
 
 MODES = ("sample_static", "sample_dynamic", "swap")
 

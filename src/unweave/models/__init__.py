@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+from torch import nn
+
 from unweave.errors import UnweaveError
 from unweave.models.base import Latents, SequentialVAE, VideoVAEConfig
 from unweave.models.dbse import DBSE, DBSEConfig
 from unweave.models.dsvae import DSVAE, DSVAEConfig
+from unweave.models.series import SeriesDBSE, SeriesModel, SeriesVAE, SeriesVAEConfig
 
-MODELS: dict[str, type[SequentialVAE]] = {"dbse": DBSE, "dsvae": DSVAE}
+#: Method name -> model class, per modality of the data ("video" frames or "series").
+MODELS: dict[str, dict[str, type]] = {
+    "video": {"dbse": DBSE, "dsvae": DSVAE},
+    "series": {"dbse": SeriesDBSE, "seqvae": SeriesVAE},
+}
 
 
-def build_model(method: str, settings: dict) -> SequentialVAE:
-    """Instantiate method ``method`` from its ``model`` settings (unknown keys are errors)."""
-    if method not in MODELS:
-        raise UnweaveError(f"Unknown method '{method}'; expected one of: {', '.join(MODELS)}.")
-    cls = MODELS[method]
+def model_class(method: str, modality: str = "video") -> type:
+    """The class implementing ``method`` for ``modality``, with a clear error if there is none."""
+    known = MODELS.get(modality, {})
+    if method not in known:
+        raise UnweaveError(
+            f"Unknown method '{method}' for {modality} data; expected one of: {', '.join(known)}."
+        )
+    return known[method]
+
+
+def build_model(method: str, settings: dict, modality: str = "video") -> nn.Module:
+    """Instantiate ``method`` for ``modality`` from its ``model`` settings (unknown keys fail)."""
+    cls = model_class(method, modality)
     return cls(cls.config_class.from_dict(settings))
 
 
@@ -26,6 +41,11 @@ __all__ = [
     "Latents",
     "MODELS",
     "SequentialVAE",
+    "SeriesDBSE",
+    "SeriesModel",
+    "SeriesVAE",
+    "SeriesVAEConfig",
     "VideoVAEConfig",
     "build_model",
+    "model_class",
 ]

@@ -15,7 +15,12 @@ import torch
 from torch import nn
 
 from unweave.errors import check_known_keys
-from unweave.nn.frames import FrameDecoder, FrameEncoder, init_reference_weights
+from unweave.nn.frames import (
+    FrameDecoder,
+    FrameEncoder,
+    init_reference_weights,
+    prepare_frames,
+)
 from unweave.nn.gaussian import Gaussian
 from unweave.nn.priors import LSTMPrior
 
@@ -55,6 +60,7 @@ class SequentialVAE(nn.Module):
     """
 
     name: ClassVar[str]
+    modality: ClassVar[str] = "video"
     config_class: ClassVar[type[VideoVAEConfig]]
 
     def __init__(self, config: VideoVAEConfig) -> None:
@@ -70,6 +76,10 @@ class SequentialVAE(nn.Module):
     def reset_parameters(self) -> None:
         """Apply the reference initialisation (call at the end of a subclass ``__init__``)."""
         init_reference_weights(self)
+
+    def batch_inputs(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor]:
+        """A loader batch -> the arguments of :meth:`loss`: frames in [0, 1], resized."""
+        return (prepare_frames(batch["x"], self.config.image_size),)
 
     def frame_features(self, x: torch.Tensor) -> torch.Tensor:
         """Frames ``(B, T, C, H, W)`` -> features ``(B, T, g_dim)``."""

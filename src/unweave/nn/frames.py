@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from unweave.errors import UnweaveError
@@ -93,3 +94,16 @@ def init_reference_weights(module: nn.Module) -> None:
         elif isinstance(layer, nn.BatchNorm2d):
             nn.init.ones_(layer.weight)
             nn.init.zeros_(layer.bias)
+
+
+def prepare_frames(frames: torch.Tensor, image_size: int) -> torch.Tensor:
+    """uint8 ``(B, T, C, H, W)`` -> float in [0, 1], resized (area) to ``image_size`` if needed.
+
+    Runs on the training device, so the loader moves 4x fewer bytes than with float frames.
+    """
+    x = frames.float() / 255.0 if frames.dtype == torch.uint8 else frames.float()
+    if x.shape[-1] != image_size or x.shape[-2] != image_size:
+        b, t = x.shape[:2]
+        x = F.interpolate(x.flatten(0, 1), size=(image_size, image_size), mode="area")
+        x = x.view(b, t, *x.shape[1:])
+    return x

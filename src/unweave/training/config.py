@@ -14,8 +14,9 @@ from typing import Any
 
 import yaml
 
+from unweave.data.registry import data_modality
 from unweave.errors import UnweaveError, check_known_keys
-from unweave.models import MODELS
+from unweave.models import model_class
 
 #: Every section's known keys and defaults. ``model`` keys are validated by the model's config
 #: dataclass and ``data.options`` by the data family's loader.
@@ -25,6 +26,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "optim": {"lr": 2e-3, "betas": [0.9, 0.999], "weight_decay": 0.0},
     "train": {
         "batch_size": 128,
+        "drop_last": True,  # drop the last incomplete batch of an epoch
         "max_epochs": 1,
         "max_steps": -1,
         "seed": 1,
@@ -54,8 +56,7 @@ def available_presets() -> list[str]:
 
 def load_preset(method: str, data: str, preset: str) -> dict[str, Any]:
     """The preset ``preset`` (e.g. ``cpu`` or ``paper``) for ``method`` on ``data``."""
-    if method not in MODELS:
-        raise UnweaveError(f"Unknown method '{method}'; expected one of: {', '.join(MODELS)}.")
+    model_class(method, data_modality(data))  # fails for an unknown method or data set
     path = preset_path(method, data)
     if not path.exists():
         raise UnweaveError(
@@ -115,10 +116,8 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
             raise UnweaveError(f"Setting '{section}' must be a mapping of keys to values.")
         if defaults:
             check_known_keys(section, full[section], set(defaults))
-    method = full.get("method")
-    if method not in MODELS:
-        raise UnweaveError(f"Unknown method '{method}'; expected one of: {', '.join(MODELS)}.")
-    MODELS[method].config_class.from_dict(full["model"])  # names unknown model keys
+    modality = data_modality(full["data"]["name"])
+    model_class(full.get("method"), modality).config_class.from_dict(full["model"])
     for key in ("batch_size", "max_epochs", "checkpoint_every_n_epochs"):
         if not isinstance(full["train"][key], int) or full["train"][key] < 1:
             raise UnweaveError(f"train.{key} is {full['train'][key]!r}; expected an integer >= 1.")

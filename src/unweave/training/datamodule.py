@@ -10,17 +10,20 @@ from __future__ import annotations
 from typing import Any
 
 import lightning.pytorch as pl
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler, default_collate
 
 from unweave.data.base import SequenceData, SequenceTorchDataset, collate_batch
-from unweave.data.registry import load_sequence_data
+from unweave.data.registry import load_data
+from unweave.data.timeseries import SeriesData, SeriesTorchDataset
 from unweave.errors import UnweaveError
 
 
 class SequenceDataModule(pl.LightningDataModule):
     """Serves the train split of ``config["data"]`` in batches of ``train.batch_size``."""
 
-    def __init__(self, config: dict[str, Any], train_data: SequenceData | None = None) -> None:
+    def __init__(
+        self, config: dict[str, Any], train_data: SequenceData | SeriesData | None = None
+    ) -> None:
         super().__init__()
         self.config = config
         self.train_data = train_data
@@ -28,18 +31,22 @@ class SequenceDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.train_data is None:
             data = self.config["data"]
-            self.train_data = load_sequence_data(
+            self.train_data = load_data(
                 data["name"], "train", data.get("root"), **data.get("options", {})
             )
         batch_size = self.config["train"]["batch_size"]
         if len(self.train_data) < batch_size:
             raise UnweaveError(
-                f"The train split of '{self.train_data.name}' has {len(self.train_data)} clips, "
+                f"The train split of '{self.train_data.name}' has {len(self.train_data)} sequences, "
                 f"fewer than train.batch_size={batch_size}; lower the batch size."
             )
 
     def train_dataloader(self) -> DataLoader:
-        dataset = SequenceTorchDataset(self.train_data)
+        if isinstance(self.train_data, SeriesData):
+            dataset, collate = SeriesTorchDataset(self.train_data), default_collate
+        else:
+            dataset, collate = SequenceTorchDataset(self.train_data), collate_batch
+        drop_last = self.config["train"]["drop_last"]
         trainer = self.trainer
         sampler = DistributedSampler(
             dataset,
@@ -47,13 +54,13 @@ class SequenceDataModule(pl.LightningDataModule):
             rank=trainer.global_rank if trainer else 0,
             shuffle=True,
             seed=self.config["train"]["seed"],
-            drop_last=True,
+            drop_last=True,  # equal shards per rank
         )
         return DataLoader(
             dataset,
             batch_size=self.config["train"]["batch_size"],
             sampler=sampler,
-            drop_last=True,
-            collate_fn=collate_batch,
+            drop_last=drop_last,
+            collate_fn=collate,
             num_workers=0,
         )

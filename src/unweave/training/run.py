@@ -22,6 +22,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from unweave.data.base import SequenceData
+from unweave.data.timeseries import SeriesData
 from unweave.errors import UnweaveError
 from unweave.export import export_model
 from unweave.training.datamodule import SequenceDataModule
@@ -75,8 +76,18 @@ def environment(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def data_info(data: SequenceData) -> dict[str, Any]:
+def data_info(data: SequenceData | SeriesData) -> dict[str, Any]:
     """What a user of exported weights needs to know about the training data."""
+    if isinstance(data, SeriesData):
+        return {
+            "data": {
+                "name": data.name,
+                "seq_len": data.seq_len,
+                "feature_names": list(data.feature_names),
+                "static_factors": list(data.static),
+                "targets": list(data.targets),
+            }
+        }
     return {
         "data": {
             "name": data.name,
@@ -98,14 +109,14 @@ def read_run_config(run_dir: Path) -> dict[str, Any]:
     return yaml.safe_load(path.read_text())
 
 
-def load_run_data(run_dir: Path, split: str, root: str | Path | None = None) -> SequenceData:
+def load_run_data(
+    run_dir: Path, split: str, root: str | Path | None = None
+) -> SequenceData | SeriesData:
     """The ``split`` of the data set a run was trained on (``root`` overrides the config's)."""
-    from unweave.data.registry import load_sequence_data
+    from unweave.data.registry import load_data
 
     data = read_run_config(run_dir)["data"]
-    return load_sequence_data(
-        data["name"], split, root or data.get("root"), **(data.get("options") or {})
-    )
+    return load_data(data["name"], split, root or data.get("root"), **(data.get("options") or {}))
 
 
 def build_trainer(
@@ -178,7 +189,7 @@ def train(
     config: dict[str, Any],
     run_dir: str | Path,
     resume: bool = False,
-    train_data: SequenceData | None = None,
+    train_data: SequenceData | SeriesData | None = None,
     extra_callbacks: list[Callback] = (),
     **trainer_overrides: Any,
 ) -> Path:
