@@ -133,7 +133,7 @@ def _series_figures(model, test, out: Path, n: int) -> None:
     x = torch.from_numpy(test.x).float()
     mask = torch.from_numpy(test.mask)
     torch.manual_seed(0)
-    swapped = model.swap(x[rows], x[partners]).numpy()
+    swapped = model.swap(x[rows], x[partners], mask[rows], mask[partners]).numpy()
     window = model.config.window
     names = list(test.feature_names)
     png = plot_static_swap(

@@ -321,10 +321,17 @@ def run_task(
     if runs < 1:
         raise UnweaveError(f"runs is {runs}; expected at least 1.")
     protocol = PROTOCOLS[task.kind]
-    results = [
-        protocol(task, represent, train, test, seed + r)
-        for r in tqdm(range(runs), desc=task.name, disable=not progress)
-    ]
+    # One thread: these nets are too small to gain from more, and two threads that wait on
+    # each other slow down 10-20x when another process holds a core.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        results = [
+            protocol(task, represent, train, test, seed + r)
+            for r in tqdm(range(runs), desc=task.name, disable=not progress)
+        ]
+    finally:
+        torch.set_num_threads(threads)
     summary: dict[str, Any] = {"task": task.name, "runs": runs}
     for key in results[0]:
         values = np.array([r[key] for r in results])

@@ -16,7 +16,5 @@ def check_known_keys(section: str, given, known: set[str]) -> None:
         if key not in known:
             close = difflib.get_close_matches(key, sorted(known), n=1)
             hint = f" Did you mean '{section}.{close[0]}'?" if close else ""
-            raise UnweaveError(
-                f"Unknown setting '{section}.{key}'; expected one of: "
-                f"{', '.join(sorted(known))}.{hint}"
-            )
+            expected = f"one of: {', '.join(sorted(known))}" if known else "none"
+            raise UnweaveError(f"Unknown setting '{section}.{key}'; expected {expected}.{hint}")

@@ -44,3 +44,24 @@ def test_nan_codes_are_refused_with_a_count():
         model.static_head.mean.bias.fill_(float("nan"))
     with pytest.raises(UnweaveError, match="NaN or infinite static codes for 10 of 10 clips"):
         encode_dataset(model, random_clips(n=10))
+
+
+def test_series_probes_leave_out_unknown_labels() -> None:
+    """Rows labelled -1 (PhysioNet's missing ICU type) count neither in fits nor in chance."""
+    import torch
+
+    from unweave.data.synthetic_series import make_synthetic_series
+    from unweave.metrics.probes import series_probe_report
+    from unweave.models import build_model
+
+    settings = {"n_features": 4, "window": 24, "n_windows": 2, "static_window": 0}
+    torch.manual_seed(0)
+    model = build_model("dbse", settings, "series")
+    train = make_synthetic_series(120, n_windows=2, seed=1)
+    test = make_synthetic_series(80, n_windows=2, seed=2, split="test")
+    known = test.static["level"].copy()
+    test.static["level"][::2] = -1
+    report = series_probe_report(model, train, test)
+    kept = known[1::2]
+    assert report["chance:level"] == pytest.approx(np.bincount(kept).max() / len(kept))
+    assert set(report) >= {"static->level", "dynamic->level", "static->regime", "mse"}

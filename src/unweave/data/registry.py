@@ -7,7 +7,7 @@ from pathlib import Path
 
 from unweave.data.base import SequenceData
 from unweave.data.timeseries import SeriesData
-from unweave.errors import UnweaveError
+from unweave.errors import UnweaveError, check_known_keys
 
 SEQUENCE_DATASETS = ("toy-sprites", "sprites", "frames")
 SERIES_DATASETS = ("synthetic-series", "etth1", "etth2", "physionet", "air-quality")
@@ -57,6 +57,11 @@ def load_series_data(
     """
     from unweave.data import timeseries
 
+    allowed = {
+        "synthetic-series": {"n_train", "n_test", "seed", "n_windows", "window", "n_features"},
+        "physionet": {"set_name"},
+    }
+    check_known_keys("data.options", options, allowed.get(name, set()))
     if name == "synthetic-series":
         from unweave.data.synthetic_series import load_synthetic_series
 

@@ -1,10 +1,14 @@
 """Synthetic multivariate series with known static and dynamic factors; no files needed.
 
-Each series has F features over ``n_windows`` windows of ``window`` steps. Static factors,
-fixed for the whole series: ``level`` (an offset added to every feature) and ``family`` (the
-period of the seasonal wave: 6, 12 or 24 steps). Dynamic factor, one value per window:
-``regime`` (the wave's amplitude: 0.3, 1 or 2), kept in ``targets["regime"]`` ``(N, W)``.
-Features mix the wave with fixed per-feature phases, plus Gaussian noise of std 0.1.
+Each series has F >= 4 features over ``n_windows`` windows of ``window`` steps:
+``x[t, k] = LEVELS[level] + 0.75 * PATTERNS[family][k] + SLOPES[regime_w] * r(t) + noise``,
+with ``r`` rising from -1 to 1 across each window and noise of std 0.1. Static factors, fixed
+for the whole series: ``level`` (an offset shared by the features, 4 values) and ``family``
+(a signed profile across the features: alternating, first half against second half, or
+outer against inner). Dynamic factor, one value per window: ``regime`` (the window's trend:
+falling, flat or rising), kept in ``targets["regime"]`` ``(N, W)``. Every factor shows in
+every window, so the static code can read the static factors from one window and the dynamic
+code each window's regime.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from unweave.data.timeseries import SeriesData
 from unweave.errors import UnweaveError
 
 LEVELS = (-1.5, -0.5, 0.5, 1.5)
-PERIODS = (6, 12, 24)
-AMPLITUDES = (0.3, 1.0, 2.0)
+FAMILIES = ("alternating", "halves", "outer-inner")
+SLOPES = (-1.0, 0.0, 1.0)
+REGIMES = ("falling", "flat", "rising")
 
 
 def make_synthetic_series(
@@ -32,23 +37,31 @@ def make_synthetic_series(
     ``static``: ``level`` (4 values) and ``family`` (3 values); ``targets["regime"]``:
     ``(n, n_windows)`` ints in 0..2. Deterministic given ``seed``.
     """
-    if n < 1 or n_windows < 1 or window < 2 or n_features < 1:
+    if n < 1 or n_windows < 1 or window < 2 or n_features < 4:
         raise UnweaveError(
-            f"Synthetic series need n, n_windows, n_features >= 1 and window >= 2; got n={n}, "
+            f"Synthetic series need n, n_windows >= 1, window >= 2 and n_features >= 4; got n={n}, "
             f"n_windows={n_windows}, window={window}, n_features={n_features}."
         )
     rng = np.random.default_rng(seed)
     level = rng.integers(0, len(LEVELS), n)
-    family = rng.integers(0, len(PERIODS), n)
-    regime = rng.integers(0, len(AMPLITUDES), (n, n_windows))
-    steps = n_windows * window
-    t = np.arange(steps)[None, :, None]  # (1, T, 1)
-    feature_phase = np.linspace(0, np.pi, n_features, endpoint=False)[None, None, :]
-    start_phase = rng.uniform(0, 2 * np.pi, (n, 1, 1))
-    period = np.asarray(PERIODS)[family][:, None, None]
-    amplitude = np.repeat(np.asarray(AMPLITUDES)[regime], window, axis=1)[:, :, None]
-    wave = amplitude * np.sin(2 * np.pi * t / period + start_phase + feature_phase)
-    x = np.asarray(LEVELS)[level][:, None, None] + wave + 0.1 * rng.normal(size=wave.shape)
+    family = rng.integers(0, len(FAMILIES), n)
+    regime = rng.integers(0, len(SLOPES), (n, n_windows))
+    k = np.arange(n_features)
+    patterns = np.stack(
+        [
+            (-1.0) ** k,
+            np.where(k < n_features / 2, 1.0, -1.0),
+            np.where(k % (n_features - 1), -1.0, 1.0),
+        ]
+    )  # (3, F)
+    ramp = np.tile(np.linspace(-1, 1, window), n_windows)[None, :, None]  # (1, T, 1)
+    slope = np.repeat(np.asarray(SLOPES)[regime], window, axis=1)[:, :, None]  # (n, T, 1)
+    x = (
+        np.asarray(LEVELS)[level][:, None, None]
+        + 0.75 * patterns[family][:, None, :]
+        + slope * ramp
+        + 0.1 * rng.normal(size=(n, n_windows * window, n_features))
+    )
     return SeriesData(
         x=x.astype(np.float32),
         mask=np.ones(x.shape, dtype=bool),
@@ -57,7 +70,7 @@ def make_synthetic_series(
         split=split,
         static={"level": level, "family": family},
         targets={"regime": regime},
-        meta={"window": window, "levels": LEVELS, "periods": PERIODS, "amplitudes": AMPLITUDES},
+        meta={"window": window, "levels": LEVELS, "families": FAMILIES, "regimes": REGIMES},
     )
 
 

@@ -207,8 +207,8 @@ def encode_series(
 def series_probe_report(
     model: torch.nn.Module, train: SeriesData, test: SeriesData, max_train: int | None = 5000
 ) -> dict[str, float]:
-    """Probes for series: every static factor from the static code and from the flattened
-    dynamic codes (leakage); a per-window ``regime`` target (when the data has one) from each
+    """Probes for series: every static factor (rows labelled -1, unknown, left out) from the
+    static code and from the flattened dynamic codes (leakage); a per-window ``regime`` target (when the data has one) from each
     window's dynamic code and from the static code (leakage). Keys as :func:`probe_report`."""
     train_codes = encode_series(model, train, limit=max_train)
     test_codes = encode_series(model, test)
@@ -216,12 +216,14 @@ def series_probe_report(
     codes = {k: train_codes[k] for k in ("static", "dynamic") if train_codes[k] is not None}
     report = {"mse": test_codes["mse"]}
     for factor, labels in train.static.items():
-        y_train, y_test = labels[:n_train], test.static[factor]
+        known_train = np.flatnonzero(labels[:n_train] >= 0)  # -1 marks an unknown label
+        known_test = np.flatnonzero(test.static[factor] >= 0)
+        y_train, y_test = labels[known_train], test.static[factor][known_test]
         for code in codes:
             report[f"{code}->{factor}"] = probe_accuracy(
-                train_codes[code], y_train, test_codes[code], y_test
+                train_codes[code][known_train], y_train, test_codes[code][known_test], y_test
             )
-        report[f"chance:{factor}"] = float(np.bincount(y_test[y_test >= 0]).max() / len(y_test))
+        report[f"chance:{factor}"] = float(np.bincount(y_test).max() / len(y_test))
     if "regime" in train.targets:
         y_train = train.targets["regime"][:n_train].reshape(-1)
         y_test = test.targets["regime"].reshape(-1)

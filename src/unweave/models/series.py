@@ -254,9 +254,16 @@ class SeriesDBSE(SeriesModel):
         return torch.cat([dynamic, expanded], dim=-1)
 
     @torch.no_grad()
-    def swap(self, x_static: torch.Tensor, x_dynamic: torch.Tensor) -> torch.Tensor:
+    def swap(
+        self,
+        x_static: torch.Tensor,
+        x_dynamic: torch.Tensor,
+        mask_static: torch.Tensor | None = None,
+        mask_dynamic: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """The static code of ``x_static`` with the dynamics of ``x_dynamic``: ``(B, T, F)``."""
-        return self.decode(self.encode(x_static).static.mean, self.encode(x_dynamic).dynamic.mean)
+        static = self.encode(x_static, mask_static).static.mean
+        return self.decode(static, self.encode(x_dynamic, mask_dynamic).dynamic.mean)
 
     def loss(self, x: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         """``{"loss", "nll_seq", "nll_static", "kl_static", "kl_dynamic", "mse"}``."""

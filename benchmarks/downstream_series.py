@@ -1,0 +1,112 @@
+"""Benchmark: the paper's downstream protocols on time series, with both baselines.
+
+For each data set, trains DBSE and the same-size non-disentangled ``seqvae`` with the
+``cpu`` presets (or reuses finished runs in ``--runs``), then runs every downstream task of
+that data set on three representations: DBSE ``[z, f]``, the ``seqvae`` codes and the raw
+features. Times each method's training plus its downstream protocol (the issue's budget is
+30 minutes per ``cpu`` run on 2 cores). Writes ``benchmarks/results/downstream_series.json``
+and prints a Markdown table.
+
+    python benchmarks/downstream_series.py [--data etth1 physionet air-quality synthetic-series]
+        [--root ../shared/data] [--runs runs]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+
+import unweave
+from unweave.data.registry import load_series_data
+from unweave.downstream import (
+    TASKS,
+    model_representation,
+    raw_representation,
+    run_task,
+    tasks_for,
+)
+from unweave.training.config import resolve
+from unweave.training.run import train
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "benchmarks" / "results" / "downstream_series.json"
+FOLDERS = {"etth1": "ett", "physionet": "physionet2012", "air-quality": "air-quality"}
+WINDOW = {"physionet": 4}
+HEADLINE = {"mae": "MAE (low)", "auroc": "AUROC", "auprc": "AUPRC", "accuracy": "accuracy"}
+
+
+def ensure_run(method: str, data: str, root: Path | None, runs: Path) -> tuple[Path, float]:
+    """Train ``method``'s cpu preset on ``data`` into ``runs/series-<method>-<data>``."""
+    run = runs / f"series-{method}-{data}"
+    if (run / "model.safetensors").exists():
+        return run, float("nan")
+    config = resolve(method, data, "cpu", root=str(root) if root else None)
+    start = time.perf_counter()
+    train(config, run, resume=(run / "checkpoints" / "last.ckpt").exists())
+    return run, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--data", nargs="+", default=["synthetic-series", "etth1", "physionet", "air-quality"]
+    )
+    parser.add_argument("--root", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--runs", type=Path, default=REPO / "runs")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    results = json.loads(OUT.read_text()) if OUT.exists() else {}
+    for data in args.data:
+        root = args.root / FOLDERS[data] if data in FOLDERS else None
+        train_data = load_series_data(data, "train", root)
+        test = load_series_data(data, "test", root)
+        entry: dict = {"n_train": len(train_data), "n_test": len(test), "tasks": {}}
+        representations = {"raw features": (raw_representation(WINDOW.get(data, 24)), None)}
+        for method in ("dbse", "seqvae"):
+            run, seconds = ensure_run(method, data, root, args.runs)
+            representations[method] = (model_representation(unweave.load(run)), seconds)
+        for label, (represent, train_seconds) in representations.items():
+            start = time.perf_counter()
+            for task in tasks_for(data):
+                summary = run_task(TASKS[task], represent, train_data, test)
+                entry["tasks"].setdefault(task, {})[label] = summary
+            downstream_seconds = time.perf_counter() - start
+            entry.setdefault("minutes", {})[label] = {
+                "train": None if train_seconds != train_seconds else train_seconds / 60,
+                "downstream": downstream_seconds / 60,
+            }
+        entry["date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        results[data] = entry
+        OUT.parent.mkdir(parents=True, exist_ok=True)
+        OUT.write_text(json.dumps(results, indent=1))
+    print(markdown(results))
+
+
+def markdown(results: dict) -> str:
+    """One row per (data set, task, metric); columns DBSE, seqvae, raw features."""
+    columns = ("dbse", "seqvae", "raw features")
+    lines = ["| data | task | metric | DBSE | seqvae (baseline) | raw features |", "|---" * 6 + "|"]
+    for data, entry in results.items():
+        for task, by_rep in entry["tasks"].items():
+            for metric, name in HEADLINE.items():
+                if metric not in by_rep["dbse"]:
+                    continue
+                cells = [
+                    f"{by_rep[c][metric]['mean']:.3f} ± {by_rep[c][metric]['std']:.3f}"
+                    for c in columns
+                ]
+                lines.append(f"| {data} | {task} | {name} | " + " | ".join(cells) + " |")
+    lines += ["", "| data | representation | train min | downstream min |", "|---|---|---|---|"]
+    for data, entry in results.items():
+        for label, minutes in entry["minutes"].items():
+            train_min = "-" if minutes["train"] is None else f"{minutes['train']:.1f}"
+            lines.append(f"| {data} | {label} | {train_min} | {minutes['downstream']:.1f} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
