@@ -39,11 +39,14 @@ WINDOW = {"physionet": 4}
 HEADLINE = {"mae": "MAE (low)", "auroc": "AUROC", "auprc": "AUPRC", "accuracy": "accuracy"}
 
 
-def ensure_run(method: str, data: str, root: Path | None, runs: Path) -> tuple[Path, float]:
-    """Train ``method``'s cpu preset on ``data`` into ``runs/series-<method>-<data>``."""
+def ensure_run(method: str, data: str, root: Path | None, runs: Path) -> tuple[Path, float | None]:
+    """Train ``method``'s cpu preset on ``data`` into ``runs/series-<method>-<data>``.
+
+    Returns the run and its training time, None when a finished run was reused.
+    """
     run = runs / f"series-{method}-{data}"
     if (run / "model.safetensors").exists():
-        return run, float("nan")
+        return run, None
     config = resolve(method, data, "cpu", root=str(root) if root else None)
     start = time.perf_counter()
     train(config, run, resume=(run / "checkpoints" / "last.ckpt").exists())
@@ -76,7 +79,7 @@ def main() -> None:
                 entry["tasks"].setdefault(task, {})[label] = summary
             downstream_seconds = time.perf_counter() - start
             entry.setdefault("minutes", {})[label] = {
-                "train": None if train_seconds != train_seconds else train_seconds / 60,
+                "train": None if train_seconds is None else train_seconds / 60,
                 "downstream": downstream_seconds / 60,
             }
         entry["date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -203,8 +203,35 @@ def invoke(capsys, monkeypatch, *args: str) -> tuple[int, str, str]:
             ["train", "dsvae", "--data", "synthetic-series", "--runs-dir", "{tmp}/runs"],
             "Unknown method 'dsvae' for series data; expected one of: dbse, seqvae.",
         ),
+        (
+            ["train", "dbse", "--data", "series-csv", "--root", "{tmp}/mine.csv"],
+            "The 'series-csv' data set needs --root FILE.csv and --set data.options.KEY=... "
+            "for time_column, feature_columns (a list) and group_column.",
+        ),
+        (
+            ["train", "dbse", "--data", "series-csv", "--root", "{tmp}/mine.csv"]
+            + ["--runs-dir", "{tmp}/runs"]
+            + sets(
+                "data.options.time_column=t",
+                "data.options.group_column=id",
+                "data.options.feature_columns=[a, b]",
+                "model.n_features=2",
+                "model.window=4",
+                "model.n_windows=3",
+                "train.batch_size=2",
+            ),
+            "dbse for series takes x and mask of shape (B, 12, 2) (3 windows of 4 steps); "
+            "got x (2, 8, 2) and mask (2, 8, 2).",
+        ),
     ],
-    ids=["task-on-wrong-data", "no-run-no-data", "bad-dynamic-input", "no-dsvae-for-series"],
+    ids=[
+        "task-on-wrong-data",
+        "no-run-no-data",
+        "bad-dynamic-input",
+        "no-dsvae-for-series",
+        "csv-without-columns",
+        "csv-shape-is-not-the-model-shape",
+    ],
 )
 def test_bad_input_is_one_error_line_and_exit_2(
     runs, tmp_path, capsys, monkeypatch, args, message
@@ -213,6 +240,8 @@ def test_bad_input_is_one_error_line_and_exit_2(
     run = runs / "dbse"
     written = run / "downstream.json"
     before = written.read_text() if written.exists() else None
+    rows = [f"{sensor},{t},{t % 3},{-t}" for sensor in "uvwxy" for t in range(8)]
+    (tmp_path / "mine.csv").write_text("\n".join(["id,t,a,b", *rows]) + "\n")
     args = [a.replace("{run}", str(run)).replace("{tmp}", str(tmp_path)) for a in args]
     code, out, err = invoke(capsys, monkeypatch, *args)
     assert code == 2

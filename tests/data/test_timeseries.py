@@ -15,6 +15,7 @@ from unweave.data.timeseries import (
     load_etth1,
     load_physionet,
     load_series_csv,
+    split_series_csv,
 )
 from unweave.errors import UnweaveError
 
@@ -224,3 +225,23 @@ def test_series_csv_bad_files(tmp_path: Path, text: str, line: int, words: str) 
     path = _write(tmp_path / "mine.csv", text)
     with pytest.raises(UnweaveError, match=rf"mine\.csv, line {line}:.*{words}"):
         load_series_csv(path, "t", ["a", "b"], "id")
+
+
+def test_series_csv_splits_are_disjoint_and_normalised_on_train(tmp_path: Path) -> None:
+    rows = [f"g{g},{t},{g * 10 + t},{t}" for g in range(10) for t in range(4)]
+    path = _write(tmp_path / "mine.csv", "\n".join(["id,t,a,b", *rows]) + "\n")
+    columns = {"time_column": "t", "feature_columns": ["a", "b"], "group_column": "id"}
+    train = split_series_csv(path, "train", **columns, test_fraction=0.3, seed=1)
+    test = split_series_csv(path, "test", **columns, test_fraction=0.3, seed=1)
+    assert (len(train), len(test)) == (7, 3)
+    assert not set(train.groups["group"]) & set(test.groups["group"])
+    observed = train.x[train.mask].reshape(-1, 2)
+    np.testing.assert_allclose(observed.mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(observed.std(axis=0), 1.0, atol=1e-5)
+    raw_a = test.x[:, :, 0] * train.meta["std"][0] + train.meta["mean"][0]
+    first = [int(g[1:]) * 10 for g in test.groups["group"]]
+    np.testing.assert_allclose(raw_a[:, 0], first, atol=1e-4)
+    with pytest.raises(UnweaveError, match="test_fraction is 1.5"):
+        split_series_csv(path, "train", **columns, test_fraction=1.5)
+    with pytest.raises(UnweaveError, match="10 sequences cannot be split"):
+        split_series_csv(path, "train", **columns, test_fraction=0.01)

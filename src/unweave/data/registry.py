@@ -10,7 +10,14 @@ from unweave.data.timeseries import SeriesData
 from unweave.errors import UnweaveError, check_known_keys
 
 SEQUENCE_DATASETS = ("toy-sprites", "sprites", "frames")
-SERIES_DATASETS = ("synthetic-series", "etth1", "etth2", "physionet", "air-quality")
+SERIES_DATASETS = (
+    "synthetic-series",
+    "etth1",
+    "etth2",
+    "physionet",
+    "air-quality",
+    "series-csv",
+)
 
 
 def data_modality(name: str) -> str:
@@ -53,13 +60,22 @@ def load_series_data(
     ``ETTh2.csv`` (``root`` is the file or its folder, default ``$UNWEAVE_DATA/ett``);
     ``physionet`` reads ``set-a`` (option ``set_name``) and ``Outcomes-a.txt`` under ``root``
     (default ``$UNWEAVE_DATA/physionet2012``); ``air-quality`` reads the 12 PRSA CSVs in
-    ``root`` (default ``$UNWEAVE_DATA/air-quality``).
+    ``root`` (default ``$UNWEAVE_DATA/air-quality``); ``series-csv`` reads the user's CSV file
+    ``root`` with the options of :func:`unweave.data.timeseries.split_series_csv`.
     """
     from unweave.data import timeseries
 
     allowed = {
         "synthetic-series": {"n_train", "n_test", "seed", "n_windows", "window", "n_features"},
         "physionet": {"set_name"},
+        "series-csv": {
+            "time_column",
+            "feature_columns",
+            "group_column",
+            "sequence_length",
+            "test_fraction",
+            "seed",
+        },
     }
     check_known_keys("data.options", options, allowed.get(name, set()))
     if name == "synthetic-series":
@@ -79,6 +95,16 @@ def load_series_data(
         return timeseries.load_air_quality(
             _series_root(name, root, "air-quality"), split, **options
         )
+    if name == "series-csv":
+        missing = [
+            k for k in ("time_column", "feature_columns", "group_column") if k not in options
+        ]
+        if root is None or missing:
+            raise UnweaveError(
+                "The 'series-csv' data set needs --root FILE.csv and --set data.options.KEY=... "
+                "for time_column, feature_columns (a list) and group_column."
+            )
+        return timeseries.split_series_csv(Path(root), split, **options)
     raise UnweaveError(f"Unknown data set '{name}'; expected one of: {', '.join(SERIES_DATASETS)}.")
 
 

@@ -522,3 +522,45 @@ def load_series_csv(
         groups={"group": np.array(names)},
         meta={"source": str(path)},
     )
+
+
+def split_series_csv(
+    path: Path,
+    split: str,
+    time_column: str,
+    feature_columns: list[str],
+    group_column: str,
+    sequence_length: int | None = None,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+) -> SeriesData:
+    """A user's CSV (see :func:`load_series_csv`) as a normalised ``"train"`` or ``"test"`` split.
+
+    Sequences are shuffled by ``seed`` and the last ``test_fraction`` of them are the test
+    split; the z-score is fitted on the observed training values only.
+    """
+    _check_split(split, ("train", "test"))
+    if not 0.0 < test_fraction < 1.0:
+        raise UnweaveError(
+            f"data.options.test_fraction is {test_fraction}; expected a number between 0 and 1."
+        )
+    data = load_series_csv(path, time_column, feature_columns, group_column, sequence_length)
+    order = np.random.default_rng(seed).permutation(len(data))
+    n_test = int(round(test_fraction * len(data)))
+    if n_test == 0 or n_test == len(data):
+        raise UnweaveError(
+            f"{path}: {len(data)} sequences cannot be split with test_fraction={test_fraction}; "
+            "expected at least one sequence in each split."
+        )
+    train_rows, test_rows = np.sort(order[:-n_test]), np.sort(order[-n_test:])
+    x_norm, mean, std = _zscore(data.x, data.mask, train_rows)
+    rows = train_rows if split == "train" else test_rows
+    return SeriesData(
+        x=x_norm[rows],
+        mask=data.mask[rows],
+        feature_names=data.feature_names,
+        name=data.name,
+        split=split,
+        groups={"group": data.groups["group"][rows]},
+        meta={**data.meta, "mean": mean, "std": std},
+    )

@@ -20,6 +20,7 @@ import torch
 import yaml
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from torch.utils.data import DataLoader
 
 from unweave.data.base import SequenceData
 from unweave.data.timeseries import SeriesData
@@ -185,6 +186,17 @@ def is_secondary_process() -> bool:
     )
 
 
+def check_model_takes_data(module: UnweaveModule, datamodule: SequenceDataModule) -> None:
+    """Run the loss on two training sequences so a shape mismatch fails before anything is written.
+
+    The random state is restored afterwards: the run trains exactly as without the check.
+    """
+    loader = datamodule.train_dataloader()
+    batch = next(iter(DataLoader(loader.dataset, batch_size=2, collate_fn=loader.collate_fn)))
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        module.model.loss(*module.model.batch_inputs(batch))
+
+
 def train(
     config: dict[str, Any],
     run_dir: str | Path,
@@ -211,13 +223,14 @@ def train(
         )
     datamodule = SequenceDataModule(config, train_data)
     datamodule.setup("fit")  # load data (and fail on bad input) before anything is written
+    pl.seed_everything(config["train"]["seed"], workers=True, verbose=False)
+    module = UnweaveModule(config)
+    check_model_takes_data(module, datamodule)
     if not is_secondary_process():
         run_dir.mkdir(parents=True, exist_ok=True)
         write_atomic(run_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
         write_atomic(run_dir / "env.json", json.dumps(environment(config), indent=1))
 
-    pl.seed_everything(config["train"]["seed"], workers=True, verbose=False)
-    module = UnweaveModule(config)
     # Log at least once per epoch, even when an epoch is shorter than train.log_every_n_steps.
     steps_per_epoch = len(datamodule.train_data) // config["train"]["batch_size"]
     log_every = max(1, min(config["train"]["log_every_n_steps"], steps_per_epoch))
