@@ -1,7 +1,7 @@
 """Synthetic multivariate series with known static and dynamic factors; no files needed.
 
 Each series has F >= 4 features over ``n_windows`` windows of ``window`` steps:
-``x[t, k] = LEVELS[level] + 0.75 * PATTERNS[family][k] + SLOPES[regime_w] * r(t) + noise``,
+``x[t, k] = LEVELS[level] + 1.5 * PATTERNS[family][k] + SLOPES[regime_w] * r(t) + noise``,
 with ``r`` rising from -1 to 1 across each window and noise of std 0.1. Static factors, fixed
 for the whole series: ``level`` (an offset shared by the features, 4 values) and ``family``
 (a signed profile across the features: alternating, first half against second half, or
@@ -58,7 +58,7 @@ def make_synthetic_series(
     slope = np.repeat(np.asarray(SLOPES)[regime], window, axis=1)[:, :, None]  # (n, T, 1)
     x = (
         np.asarray(LEVELS)[level][:, None, None]
-        + 0.75 * patterns[family][:, None, :]
+        + 1.5 * patterns[family][:, None, :]
         + slope * ramp
         + 0.1 * rng.normal(size=(n, n_windows * window, n_features))
     )
