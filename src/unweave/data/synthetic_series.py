@@ -77,10 +77,21 @@ def make_synthetic_series(
 def load_synthetic_series(
     split: str, n_train: int = 2000, n_test: int = 500, seed: int = 0, **options
 ) -> SeriesData:
-    """The ``"train"`` or ``"test"`` split; the two come from independent seeds."""
+    """The ``"train"`` or ``"test"`` split; the two come from independent seeds.
+
+    Values are z-scored per feature with the training split's mean and std (``meta["mean"]``,
+    ``meta["std"]``), as the real data sets are.
+    """
     if split not in ("train", "test"):
         raise UnweaveError(f"Unknown split '{split}'; expected 'train' or 'test'.")
-    train_seed, test_seed = np.random.SeedSequence(seed).spawn(2)
-    child = train_seed if split == "train" else test_seed
-    n = n_train if split == "train" else n_test
-    return make_synthetic_series(n, seed=int(child.generate_state(1)[0]), split=split, **options)
+    train_seed, test_seed = (
+        int(child.generate_state(1)[0]) for child in np.random.SeedSequence(seed).spawn(2)
+    )
+    train = make_synthetic_series(n_train, seed=train_seed, split="train", **options)
+    data = train if split == "train" else make_synthetic_series(
+        n_test, seed=test_seed, split="test", **options
+    )  # fmt: skip
+    mean, std = train.x.mean(axis=(0, 1)), train.x.std(axis=(0, 1))
+    data.x = ((data.x - mean) / std).astype(np.float32)
+    data.meta.update(mean=mean, std=std)
+    return data
