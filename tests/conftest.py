@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,3 +26,15 @@ def fresh_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "cache"
     monkeypatch.setenv("UNWEAVE_CACHE", str(folder))
     return folder
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """Torch on one thread for small models (on a shared 2-core machine two threads that wait
+    on each other are 10-100x slower); the old count is restored after."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -96,7 +96,8 @@ def swap(
     """Swap grid: rows keep the static code of one clip, columns the dynamics of another.
 
     For a series run: swap.png (series decoded with another series' static code) and
-    reconstruction.png.
+    reconstruction.png. For a speech run: RUN/swaps/ with WAV files of utterances said in
+    another speaker's voice (Griffin-Lim) and their spectrograms, audio-swaps.png.
     """
     import torch
 
@@ -110,12 +111,26 @@ def swap(
     if model.modality == "series":
         _series_figures(model, test, out or run / "swap.png", n)
         return
+    if model.modality == "audio":
+        from unweave.viz.audio import save_audio_swaps
+
+        paths = save_audio_swaps(model.eval(), test, out or run / "swaps", n=min(n, 6))
+        typer.echo("Audio swaps:\n" + "\n".join(f"  {p}" for p in paths))
+        return
     indices = pick_swap_sources(test, n)
     clips = prepare_frames(torch.from_numpy(test.x[indices]), model.config.image_size)
     grid = swap_grid(model, clips)
     png = save_swap_png(clips, grid, out or run / "swap.png", scale=2)
     gif = save_swap_gif(clips, grid, png.with_suffix(".gif"))
     typer.echo(f"Swap grid: {png}\nAnimated:  {gif}")
+
+
+def _reconstruction_path(swap_png: Path) -> Path:
+    """``RUN/reconstruction.png`` beside ``RUN/swap.png``; ``NAME-reconstruction.png`` beside
+    any other ``NAME.png``."""
+    if swap_png.name == "swap.png":
+        return swap_png.with_name("reconstruction.png")
+    return swap_png.with_name(f"{swap_png.stem}-reconstruction.png")
 
 
 def _series_figures(model, test, out: Path, n: int) -> None:
@@ -145,7 +160,7 @@ def _series_figures(model, test, out: Path, n: int) -> None:
             torch.from_numpy(codes["static"]), torch.from_numpy(codes["dynamic"])
         ).numpy()
     rec = plot_reconstructions(
-        test.x[rows], mask[rows].numpy(), recon, names, out.with_name("reconstruction.png"),
+        test.x[rows], mask[rows].numpy(), recon, names, _reconstruction_path(out),
         window=window, n_series=len(rows),
     )  # fmt: skip
     typer.echo(f"Static swap: {png}\nReconstructions: {rec}")
@@ -252,15 +267,19 @@ def downstream(
     typer.echo(format_results(results))
 
 
-METRIC_GROUPS = ("probes", "judge", "classic")
+METRIC_GROUPS = {"video": ("probes", "judge", "classic"), "audio": ("verification", "content")}
 
 
 @app.command()
 def evaluate(
     run: Annotated[Path, typer.Argument(help="A run folder written by 'unweave train'.")],
     metrics: Annotated[
-        str, typer.Option(help=f"Comma-separated metric groups: {', '.join(METRIC_GROUPS)}.")
-    ] = "probes,judge,classic",
+        str | None,
+        typer.Option(
+            help="Comma-separated metric groups: probes, judge, classic for video (default: "
+            "all three); verification, content for speech (default: both)."
+        ),
+    ] = None,
     root: RootOption = None,
     niter: Annotated[int, typer.Option(min=1, help="Passes of the judge protocol.")] = 5,
     batch_size: Annotated[int, typer.Option(min=1, help="Batch of the judge protocol.")] = 128,
@@ -268,24 +287,43 @@ def evaluate(
     judge_batch_size: Annotated[
         int, typer.Option(min=1, help="Batch the judge was trained with.")
     ] = 128,
+    lda_dims: Annotated[
+        int | None,
+        typer.Option(min=1, help="Speech: also score EERs after an LDA fitted on train speakers."),
+    ] = None,
 ) -> None:
     """Evaluate a run; merges the figures into RUN/eval.json and prints them."""
     from unweave.export import load
     from unweave.judges.train import load_judge
     from unweave.metrics.probes import classic_report, probe_report
     from unweave.metrics.sequential import check_judge, sequential_protocol
+    from unweave.metrics.speech import content_probe_report, speaker_verification_report
     from unweave.training.run import load_run_data, read_run_config, write_atomic
 
     judge_training = {"epochs": judge_epochs, "batch_size": judge_batch_size}
-    groups = [g.strip() for g in metrics.split(",") if g.strip()]
-    unknown = [g for g in groups if g not in METRIC_GROUPS]
+    model = load(run)
+    allowed = METRIC_GROUPS.get(model.modality)
+    if allowed is None:
+        raise UnweaveError(
+            f"{run} holds a {model.modality} model; evaluate it with 'unweave probe'."
+        )
+    groups = [g.strip() for g in (metrics or ",".join(allowed)).split(",") if g.strip()]
+    unknown = [g for g in groups if g not in allowed]
     if unknown or not groups:
         raise UnweaveError(
-            f"Unknown metric group '{(unknown or [''])[0]}'; expected some of: {', '.join(METRIC_GROUPS)}."
+            f"Unknown metric group '{(unknown or [''])[0]}' for {model.modality} models; "
+            f"expected some of: {', '.join(allowed)}."
         )
-    model = load(run)
     test = load_run_data(run, "test", root)
     results: dict[str, float] = {}
+    if "verification" in groups:
+        report = speaker_verification_report(
+            model, load_run_data(run, "train", root), test, lda_dims=lda_dims
+        )
+        results.update({f"verification/{k}": v for k, v in report.items()})
+    if "content" in groups:
+        report = content_probe_report(model, load_run_data(run, "train", root), test)
+        results.update({f"content/{k}": v for k, v in report.items()})
     if "judge" in groups:  # checked first: it fails fast when no judge is cached
         data = dict(read_run_config(run)["data"])
         data["root"] = str(root) if root else data.get("root")

@@ -19,26 +19,57 @@ SERIES_DATASETS = (
     "series-csv",
 )
 
+AUDIO_DATASETS = ("synthetic-speech", "fsdd", "timit")
+
 
 def data_modality(name: str) -> str:
-    """``"video"`` or ``"series"``: what kind of model data set ``name`` needs."""
-    if name in SEQUENCE_DATASETS:
-        return "video"
-    if name in SERIES_DATASETS:
-        return "series"
+    """``"video"``, ``"series"`` or ``"audio"``: what kind of model data set ``name`` needs."""
+    for modality, names in (
+        ("video", SEQUENCE_DATASETS),
+        ("series", SERIES_DATASETS),
+        ("audio", AUDIO_DATASETS),
+    ):
+        if name in names:
+            return modality
     raise UnweaveError(
         f"Unknown data set '{name}'; expected one of: "
-        f"{', '.join(SEQUENCE_DATASETS + SERIES_DATASETS)}."
+        f"{', '.join(SEQUENCE_DATASETS + SERIES_DATASETS + AUDIO_DATASETS)}."
     )
 
 
 def load_data(
     name: str, split: str, root: str | Path | None = None, **options
 ) -> SequenceData | SeriesData:
-    """Split ``split`` of any data set by name (video or series)."""
-    if data_modality(name) == "series":
+    """Split ``split`` of any data set by name (video, series or audio)."""
+    modality = data_modality(name)
+    if modality == "series":
         return load_series_data(name, split, root, **options)
+    if modality == "audio":
+        return load_audio_data(name, split, root, **options)
     return load_sequence_data(name, split, root, **options)
+
+
+def load_audio_data(name: str, split: str, root: str | Path | None = None, **options) -> SeriesData:
+    """Split ``split`` of a speech data set as 20-frame segments ``(N, 20, F)``.
+
+    ``synthetic-speech`` needs no files (espeak-ng in-process); ``fsdd`` reads the Free
+    Spoken Digit Dataset (``root`` default ``$UNWEAVE_DATA/fsdd``); ``timit`` reads the TIMIT
+    layout (``root`` default ``$UNWEAVE_DATA/timit``). Options: ``features`` (``"stft"``,
+    DBSE's, or ``"fbank"``, FHVAE's), ``segment``, ``shift``; for ``synthetic-speech`` also
+    ``n_speakers``, ``utterances_per_speaker`` and ``seed``.
+    """
+    from unweave.data import speech
+
+    common = {"features", "segment", "shift"}
+    extra = {"synthetic-speech": {"n_speakers", "utterances_per_speaker", "seed"}}
+    check_known_keys("data.options", options, common | extra.get(name, set()))
+    if name == "synthetic-speech":
+        return speech.load_synthetic_speech(split, **options)
+    if name == "fsdd":
+        return speech.load_fsdd(_series_root(name, root, "fsdd"), split, **options)
+    if name == "timit":
+        return speech.load_timit(_series_root(name, root, "timit"), split, **options)
+    raise UnweaveError(f"Unknown data set '{name}'; expected one of: {', '.join(AUDIO_DATASETS)}.")
 
 
 def _series_root(name: str, root: str | Path | None, subfolder: str) -> Path:

@@ -101,17 +101,27 @@ class SeriesData:
 
 
 class SeriesTorchDataset(torch.utils.data.Dataset):
-    """Serves ``{"x": float32 (T, F), "mask": bool (T, F), "index": int}`` per series."""
+    """Serves ``{"x": float32 (T, F), "mask": bool (T, F), "index": int}`` per series.
+
+    Segments cut from longer recordings (``groups["utterance"]``) also carry
+    ``"sequence"``: the index of the recording they came from (FHVAE's sequence label).
+    """
 
     def __init__(self, data: SeriesData) -> None:
-        self.x = torch.from_numpy(np.ascontiguousarray(data.x, dtype=np.float32))
+        x = np.ascontiguousarray(data.x, dtype=np.float32)
+        self.x = torch.from_numpy(x if x.flags.writeable else x.copy())  # memmaps are read-only
         self.mask = torch.from_numpy(np.ascontiguousarray(data.mask, dtype=bool))
+        utterance = data.groups.get("utterance")
+        self.sequence = None if utterance is None else torch.from_numpy(utterance.astype(np.int64))
 
     def __len__(self) -> int:
         return len(self.x)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        return {"x": self.x[index], "mask": self.mask[index], "index": torch.tensor(index)}
+        item = {"x": self.x[index], "mask": self.mask[index], "index": torch.tensor(index)}
+        if self.sequence is not None:
+            item["sequence"] = self.sequence[index]
+        return item
 
 
 # --------------------------------------------------------------------------- helpers

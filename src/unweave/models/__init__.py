@@ -5,15 +5,18 @@ from __future__ import annotations
 from torch import nn
 
 from unweave.errors import UnweaveError
-from unweave.models.base import Latents, SequentialVAE, VideoVAEConfig
+from unweave.models.audio_dbse import AudioDBSE, AudioDBSEConfig
+from unweave.models.base import Latents, SequentialVAE, SequentialVAEConfig, VideoVAEConfig
 from unweave.models.dbse import DBSE, DBSEConfig
 from unweave.models.dsvae import DSVAE, DSVAEConfig
+from unweave.models.fhvae import FHVAE, FHVAEConfig
 from unweave.models.series import SeriesDBSE, SeriesModel, SeriesVAE, SeriesVAEConfig
 
 #: Method name -> model class, per modality of the data ("video" frames or "series").
 MODELS: dict[str, dict[str, type]] = {
     "video": {"dbse": DBSE, "dsvae": DSVAE},
     "series": {"dbse": SeriesDBSE, "seqvae": SeriesVAE},
+    "audio": {"dbse": AudioDBSE, "fhvae": FHVAE},
 }
 
 
@@ -34,6 +37,11 @@ def build_model(method: str, settings: dict, modality: str = "video") -> nn.Modu
 
 
 __all__ = [
+    "AudioDBSE",
+    "AudioDBSEConfig",
+    "FHVAE",
+    "FHVAEConfig",
+    "SequentialVAEConfig",
     "DBSE",
     "DBSEConfig",
     "DSVAE",

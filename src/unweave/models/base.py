@@ -35,22 +35,28 @@ class Latents:
 
 
 @dataclass
-class VideoVAEConfig:
-    """Sizes shared by the sequential video VAEs. Defaults: DBSE Sprites (reference/dbse.md §2)."""
+class SequentialVAEConfig:
+    """Sizes every sequential VAE here has. Defaults: DBSE Sprites (reference/dbse.md §2)."""
 
-    image_size: int = 64  # frames are image_size x image_size
-    channels: int = 3
-    base_channels: int = 64  # width of the first conv block (64-128-256-512 at 64x64)
     g_dim: int = 256  # per-frame feature size
     f_dim: int = 256  # static code size
     z_dim: int = 256  # dynamic code size per frame
     rnn_size: int = 64  # hidden size of the static MLP and the LSTM prior
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any], where: str = "model") -> VideoVAEConfig:
+    def from_dict(cls, values: dict[str, Any], where: str = "model") -> SequentialVAEConfig:
         """Build from a dict, naming any unknown key (with the closest known one)."""
         check_known_keys(where, values, {f.name for f in dataclasses.fields(cls)})
         return cls(**values)
+
+
+@dataclass
+class VideoVAEConfig(SequentialVAEConfig):
+    """Frame sizes of the sequential video VAEs. Defaults: DBSE Sprites (reference/dbse.md §2)."""
+
+    image_size: int = 64  # frames are image_size x image_size
+    channels: int = 3
+    base_channels: int = 64  # width of the first conv block (64-128-256-512 at 64x64)
 
 
 class SequentialVAE(nn.Module):
@@ -61,17 +67,20 @@ class SequentialVAE(nn.Module):
 
     name: ClassVar[str]
     modality: ClassVar[str] = "video"
-    config_class: ClassVar[type[VideoVAEConfig]]
+    config_class: ClassVar[type[SequentialVAEConfig]]
 
-    def __init__(self, config: VideoVAEConfig) -> None:
+    def __init__(self, config: SequentialVAEConfig) -> None:
         super().__init__()
         self.config = config
+        self.frame_encoder, self.frame_decoder = self.build_coders(config)
+        self.dynamic_prior = LSTMPrior(config.z_dim, config.rnn_size)
+
+    def build_coders(self, config: VideoVAEConfig) -> tuple[nn.Module, nn.Module]:
+        """The per-frame encoder and decoder: the DCGAN conv stacks for video."""
         c = config
-        self.frame_encoder = FrameEncoder(c.g_dim, c.image_size, c.channels, c.base_channels)
-        self.frame_decoder = FrameDecoder(
-            c.f_dim + c.z_dim, c.image_size, c.channels, c.base_channels
-        )
-        self.dynamic_prior = LSTMPrior(c.z_dim, c.rnn_size)
+        encoder = FrameEncoder(c.g_dim, c.image_size, c.channels, c.base_channels)
+        decoder = FrameDecoder(c.f_dim + c.z_dim, c.image_size, c.channels, c.base_channels)
+        return encoder, decoder
 
     def reset_parameters(self) -> None:
         """Apply the reference initialisation (call at the end of a subclass ``__init__``)."""
@@ -144,3 +153,17 @@ class SequentialVAE(nn.Module):
 
     def export_config(self) -> dict[str, Any]:
         return dataclasses.asdict(self.config)
+
+
+@torch.no_grad()
+def swap_codes(
+    model: nn.Module,
+    x_static: torch.Tensor,
+    x_dynamic: torch.Tensor,
+    mask_static: torch.Tensor | None = None,
+    mask_dynamic: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Decode the static code of ``x_static`` with the dynamics of ``x_dynamic`` (posterior
+    means), for models whose ``encode`` takes a mask: ``(B, T, F)``."""
+    static = model.encode(x_static, mask_static).static.mean
+    return model.decode(static, model.encode(x_dynamic, mask_dynamic).dynamic.mean)

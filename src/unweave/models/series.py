@@ -40,7 +40,7 @@ import torch
 from torch import nn
 
 from unweave.errors import UnweaveError, check_known_keys
-from unweave.models.base import Latents
+from unweave.models.base import Latents, swap_codes
 from unweave.nn.gaussian import Gaussian, GaussianHead
 from unweave.nn.priors import LSTMPrior
 
@@ -253,17 +253,7 @@ class SeriesDBSE(SeriesModel):
         expanded = static[:, None].expand(-1, dynamic.shape[1], -1)
         return torch.cat([dynamic, expanded], dim=-1)
 
-    @torch.no_grad()
-    def swap(
-        self,
-        x_static: torch.Tensor,
-        x_dynamic: torch.Tensor,
-        mask_static: torch.Tensor | None = None,
-        mask_dynamic: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """The static code of ``x_static`` with the dynamics of ``x_dynamic``: ``(B, T, F)``."""
-        static = self.encode(x_static, mask_static).static.mean
-        return self.decode(static, self.encode(x_dynamic, mask_dynamic).dynamic.mean)
+    swap = swap_codes  # the static code of one series with the dynamics of another
 
     def loss(self, x: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         """``{"loss", "nll_seq", "nll_static", "kl_static", "kl_dynamic", "mse"}``."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import lightning.pytorch as pl
-from torch.utils.data import DataLoader, DistributedSampler, default_collate
+from torch.utils.data import DataLoader, DistributedSampler, Subset, default_collate
 
 from unweave.data.base import SequenceData, SequenceTorchDataset, collate_batch
 from unweave.data.registry import load_data
@@ -48,6 +48,13 @@ class SequenceDataModule(pl.LightningDataModule):
             dataset, collate = SequenceTorchDataset(self.train_data), collate_batch
         drop_last = self.config["train"]["drop_last"]
         trainer = self.trainer
+        model = getattr(trainer.lightning_module, "model", None) if trainer else None
+        training_rows = getattr(model, "training_rows", None)
+        if training_rows is not None:  # e.g. FHVAE's block of sequences for this epoch
+            rows = training_rows(
+                self.train_data, trainer.current_epoch, self.config["train"]["seed"]
+            )
+            dataset = dataset if rows is None else Subset(dataset, rows.tolist())
         sampler = DistributedSampler(
             dataset,
             num_replicas=trainer.world_size if trainer else 1,

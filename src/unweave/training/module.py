@@ -32,6 +32,14 @@ class UnweaveModule(pl.LightningModule):
             self.log_dict({f"train/{k}": v for k, v in terms.items()}, batch_size=batch_size)
         return terms["loss"]
 
+    def on_train_epoch_start(self) -> None:
+        """Let a model that trains on part of the data per epoch (FHVAE's hierarchical
+        sampling) set itself up for this epoch's part."""
+        start_epoch = getattr(self.model, "start_epoch", None)
+        if start_epoch is not None:
+            data = self.trainer.datamodule.train_data
+            start_epoch(data, self.current_epoch, self.config["train"]["seed"])
+
     def configure_optimizers(self) -> torch.optim.Optimizer:
         optim = self.config["optim"]
         return torch.optim.Adam(

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+import numpy as np
 import torch
 import yaml
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 
 from unweave.data.base import SequenceData
 from unweave.data.timeseries import SeriesData
@@ -186,15 +187,39 @@ def is_secondary_process() -> bool:
     )
 
 
-def check_model_takes_data(module: UnweaveModule, datamodule: SequenceDataModule) -> None:
-    """Run the loss on two training sequences so a shape mismatch fails before anything is written.
+def with_settings_from_data(
+    config: dict[str, Any], train_data: SequenceData | SeriesData
+) -> dict[str, Any]:
+    """``config`` with the model settings the training data fixes (e.g. FHVAE's sequence count).
+
+    Models that have such settings say so with a static ``settings_from_data(data)``.
+    """
+    from unweave.data.registry import data_modality
+    from unweave.models import model_class
+
+    cls = model_class(config["method"], data_modality(config["data"]["name"]))
+    from_data = getattr(cls, "settings_from_data", None)
+    if from_data is None:
+        return config
+    return {**config, "model": {**config["model"], **from_data(train_data)}}
+
+
+def check_model_takes_data(
+    module: UnweaveModule, datamodule: SequenceDataModule, rows: np.ndarray | None
+) -> None:
+    """Run the loss on two training sequences (of ``rows``, the first epoch's, when the model
+    trains on part of the data per epoch) so a shape mismatch fails before anything is written.
 
     The random state is restored afterwards: the run trains exactly as without the check.
     """
+    model, seed = module.model, module.config["train"]["seed"]
     loader = datamodule.train_dataloader()
-    batch = next(iter(DataLoader(loader.dataset, batch_size=2, collate_fn=loader.collate_fn)))
+    first = [0, 1] if rows is None else rows[:2].tolist()
+    pair = DataLoader(Subset(loader.dataset, first), batch_size=2, collate_fn=loader.collate_fn)
     with torch.random.fork_rng(devices=[]), torch.no_grad():
-        module.model.loss(*module.model.batch_inputs(batch))
+        if getattr(model, "start_epoch", None) is not None:
+            model.start_epoch(datamodule.train_data, 0, seed)
+        model.loss(*model.batch_inputs(next(iter(pair))))
 
 
 def train(
@@ -223,17 +248,28 @@ def train(
         )
     datamodule = SequenceDataModule(config, train_data)
     datamodule.setup("fit")  # load data (and fail on bad input) before anything is written
-    pl.seed_everything(config["train"]["seed"], workers=True, verbose=False)
+    config = with_settings_from_data(config, datamodule.train_data)
+    seed = config["train"]["seed"]
+    pl.seed_everything(seed, workers=True, verbose=False)
     module = UnweaveModule(config)
-    check_model_takes_data(module, datamodule)
+    prepare = getattr(module.model, "prepare_for_data", None)
+    if prepare is not None:
+        prepare(datamodule.train_data)
+    # A model may train on part of the data per epoch (FHVAE's blocks of sequences).
+    training_rows = getattr(module.model, "training_rows", None)
+    rows = None if training_rows is None else training_rows(datamodule.train_data, 0, seed)
+    check_model_takes_data(module, datamodule, rows)
     if not is_secondary_process():
         run_dir.mkdir(parents=True, exist_ok=True)
         write_atomic(run_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
         write_atomic(run_dir / "env.json", json.dumps(environment(config), indent=1))
 
     # Log at least once per epoch, even when an epoch is shorter than train.log_every_n_steps.
-    steps_per_epoch = len(datamodule.train_data) // config["train"]["batch_size"]
+    n_rows = len(datamodule.train_data) if rows is None else len(rows)
+    steps_per_epoch = n_rows // config["train"]["batch_size"]
     log_every = max(1, min(config["train"]["log_every_n_steps"], steps_per_epoch))
+    if training_rows is not None:
+        trainer_overrides = {"reload_dataloaders_every_n_epochs": 1, **trainer_overrides}
     trainer = build_trainer(
         config, run_dir, extra_callbacks, log_every_n_steps=log_every, **trainer_overrides
     )

@@ -1,0 +1,99 @@
+"""Benchmark: speaker verification (EER) and content probes of FHVAE and DBSE on speech.
+
+For each data set, trains both methods' ``cpu`` presets (or reuses finished runs in
+``--runs``), then scores every pair of test utterances by the cosine of their static and of
+their dynamic embeddings (low static EER and high dynamic EER are good), beside the MFCC-mean
+baseline on the same pairs, and probes the spoken digit from each code. Writes
+``benchmarks/results/speech_eer.json`` and prints a Markdown table.
+
+    python benchmarks/speech_eer.py [--data fsdd synthetic-speech] [--root ../shared/data]
+        [--runs runs] [--lda-dims 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+
+import unweave
+from unweave.metrics.speech import content_probe_report, speaker_verification_report
+from unweave.training.config import resolve
+from unweave.training.run import load_run_data, train
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "benchmarks" / "results" / "speech_eer.json"
+FOLDERS = {"fsdd": "fsdd"}
+
+
+def ensure_run(method: str, data: str, root: Path | None, runs: Path) -> tuple[Path, float | None]:
+    """Train ``method``'s cpu preset on ``data`` into ``runs/speech-<method>-<data>``.
+
+    Returns the run and its training time, None when a finished run was reused.
+    """
+    run = runs / f"speech-{method}-{data}"
+    if (run / "model.safetensors").exists():
+        return run, None
+    config = resolve(method, data, "cpu", root=str(root) if root else None)
+    start = time.perf_counter()
+    train(config, run, resume=(run / "checkpoints" / "last.ckpt").exists())
+    return run, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", nargs="+", default=["fsdd", "synthetic-speech"])
+    parser.add_argument("--root", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--runs", type=Path, default=REPO / "runs")
+    parser.add_argument("--lda-dims", type=int, default=5, help="LDA dims (FSDD: at most 5).")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    results = json.loads(OUT.read_text()) if OUT.exists() else {}
+    for data in args.data:
+        root = args.root / FOLDERS[data] if data in FOLDERS else None
+        entry: dict = {"methods": {}}
+        for method in ("fhvae", "dbse"):
+            run, seconds = ensure_run(method, data, root, args.runs)
+            model = unweave.load(run)
+            train_data, test = load_run_data(run, "train"), load_run_data(run, "test")
+            start = time.perf_counter()
+            report = speaker_verification_report(model, train_data, test, lda_dims=args.lda_dims)
+            report.update(content_probe_report(model, train_data, test))
+            entry["methods"][method] = {
+                **report,
+                "train_minutes": None if seconds is None else seconds / 60,
+                "eval_minutes": (time.perf_counter() - start) / 60,
+            }
+        entry["date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        results[data] = entry
+        OUT.parent.mkdir(parents=True, exist_ok=True)
+        OUT.write_text(json.dumps(results, indent=1))
+    print(markdown(results))
+
+
+def markdown(results: dict) -> str:
+    """EERs (%) per data set and method, the MFCC-mean baseline on the same pairs, probes."""
+    lines = [
+        "| data | method | static EER % (low) | dynamic EER % (high) | MFCC-mean EER % "
+        "| static EER, LDA % | digit from dynamic | digit from static | chance | train min |",
+        "|---" * 10 + "|",
+    ]
+    for data, entry in results.items():
+        for method, r in entry["methods"].items():
+            train_min = "-" if r["train_minutes"] is None else f"{r['train_minutes']:.1f}"
+            lines.append(
+                f"| {data} | {method} | {100 * r['eer_static']:.1f} | "
+                f"{100 * r['eer_dynamic']:.1f} | {100 * r['eer_mfcc_mean']:.1f} | "
+                f"{100 * r.get('eer_static_lda', float('nan')):.1f} | "
+                f"{r.get('dynamic->digit', float('nan')):.3f} | "
+                f"{r.get('static->digit', float('nan')):.3f} | "
+                f"{r.get('chance:digit', float('nan')):.3f} | {train_min} |"
+            )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,255 @@
+"""Speech corpora: FSDD on the real files, TIMIT on a tiny hand-made tree, synthetic speakers."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import SHARED_DATA
+
+from unweave.data.speech import (
+    DIGITS,
+    TIMIT_CORE_TEST,
+    TIMIT_CORE_TEST_SPEAKERS,
+    load_fsdd,
+    load_synthetic_speech,
+    load_timit,
+    make_synthetic_speech,
+    synthetic_voices,
+)
+from unweave.data.timeseries import SeriesData
+from unweave.errors import UnweaveError
+
+FSDD = SHARED_DATA / "fsdd" / "recordings"
+
+
+def tone_file(path: Path, freq: float, seconds: float, rate: int, fmt: str = "WAV") -> None:
+    t = np.arange(int(seconds * rate)) / rate
+    wave = 0.3 * np.sin(2 * np.pi * freq * t) + 0.1 * np.sin(2 * np.pi * 3 * freq * t)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, wave.astype(np.float32), rate, format=fmt, subtype="PCM_16")
+
+
+def check_rows(data: SeriesData, frames: int, bins: int) -> None:
+    """Shapes, the utterance numbering 0..U-1, and labels constant within an utterance."""
+    n = len(data)
+    assert data.x.shape == (n, frames, bins) and data.x.dtype == np.float32
+    assert data.mask.shape == data.x.shape and data.mask.all()
+    assert len(data.feature_names) == bins
+    utterance = data.groups["utterance"]
+    assert utterance.dtype == np.int64 and (np.diff(utterance) >= 0).all()
+    assert set(utterance) == set(range(data.meta["n_utterances"]))
+    starts = np.unique(utterance, return_index=True)[1]
+    columns = {
+        **data.static,
+        "speaker_name": data.groups["speaker_name"],
+        "path": data.groups["path"],
+    }
+    for key, values in columns.items():
+        assert len(values) == n
+        assert (values[starts][utterance] == values).all(), f"{key} changes within an utterance"
+
+
+# ----------------------------------------------------------------------------- FSDD, real files
+
+
+@pytest.mark.skipif(not FSDD.exists(), reason="fsdd not in SHARED_DATA")
+def test_fsdd_counts_labels_and_train_normalisation() -> None:
+    test = load_fsdd(FSDD.parent, "test")
+    train = load_fsdd(FSDD, "train")  # the recordings folder or its parent
+    # 6 speakers x 10 digits x 50 takes; takes 0-4 are the test split.
+    assert test.meta["n_utterances"] + test.meta["n_skipped"] == 300
+    assert train.meta["n_utterances"] + train.meta["n_skipped"] == 2700
+    assert test.meta["n_skipped"] <= 10 and train.meta["n_skipped"] <= 60  # ~1% are < 20 frames
+    check_rows(test, 20, 201)
+    check_rows(train, 20, 201)
+    assert test.meta["value_names"]["speaker"] == [
+        "george",
+        "jackson",
+        "lucas",
+        "nicolas",
+        "theo",
+        "yweweler",
+    ]
+    assert test.meta["value_names"]["digit"] == list(DIGITS)
+    for data in (train, test):
+        assert set(data.static["speaker"]) == set(range(6))
+        assert set(data.static["digit"]) == set(range(10))
+        np.testing.assert_array_equal(data.targets["digit"], data.static["digit"])
+        names = [Path(p).stem.split("_") for p in data.groups["path"]]
+        np.testing.assert_array_equal(data.static["digit"], [int(d) for d, _, _ in names])
+        speakers = np.array(data.meta["value_names"]["speaker"])[data.static["speaker"]]
+        np.testing.assert_array_equal(speakers, [s for _, s, _ in names])
+    assert {int(t) for _, _, t in (Path(p).stem.split("_") for p in test.groups["path"])} <= set(
+        range(5)
+    )
+    assert train.meta["rate"] == 16000 and train.meta["features"] == "stft"
+    # z-score fitted on train (the bins below 4 kHz carry FSDD's 8 kHz audio) and reused.
+    low = np.asarray(train.x[..., :100]).reshape(-1, 100)
+    np.testing.assert_allclose(low.mean(axis=0), 0.0, atol=1e-3)
+    np.testing.assert_allclose(low.std(axis=0), 1.0, atol=1e-3)
+    np.testing.assert_array_equal(test.meta["mean"], train.meta["mean"])
+    np.testing.assert_array_equal(test.meta["std"], train.meta["std"])
+
+
+# ----------------------------------------------------------------------------- FSDD, small copies
+
+
+@pytest.fixture
+def small_fsdd(tmp_path: Path) -> Path:
+    """2 speakers x 2 digits x takes 3-6 as 8 kHz tones (0.45 s each)."""
+    folder = tmp_path / "recordings"
+    for s, speaker in enumerate(("ann", "bob")):
+        for digit in (1, 7):
+            for take in range(3, 7):
+                freq = 200.0 + 150 * s + 40 * digit + 5 * take
+                tone_file(folder / f"{digit}_{speaker}_{take}.wav", freq, 0.45, 8000)
+    return folder
+
+
+def test_fsdd_fbank_features_and_too_short_utterances_skipped_with_a_warning(
+    small_fsdd: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    tone_file(small_fsdd / "7_bob_8.wav", 300.0, 0.1, 8000)  # 1600 samples at 16 kHz: 10 frames
+    with caplog.at_level(logging.WARNING, logger="unweave.data.speech"):
+        train = load_fsdd(small_fsdd, "train", features="fbank", shift=20)
+    check_rows(train, 20, 80)
+    assert train.meta["features"] == "fbank" and train.feature_names[0].startswith("mel_")
+    # takes 5, 6 of 2 speakers x 2 digits (8 utterances of 0.45 s: 43 frames, 2 segments each)
+    assert train.meta["n_utterances"] == 8 and len(train) == 16
+    assert train.meta["n_skipped"] == 1 and train.meta["skipped"][0].endswith("7_bob_8.wav")
+    assert "skipped 1 utterance" in caplog.text
+    test = load_fsdd(small_fsdd, "test", features="fbank", shift=20)
+    assert test.meta["n_utterances"] == 8 and test.meta["n_skipped"] == 0
+
+
+def test_fsdd_cache_follows_the_files(small_fsdd: Path) -> None:
+    before = load_fsdd(small_fsdd, "test")
+    tone_file(small_fsdd / "1_ann_0.wav", 500.0, 0.45, 8000)
+    after = load_fsdd(small_fsdd, "test")
+    assert after.meta["n_utterances"] == before.meta["n_utterances"] + 1
+
+
+def test_fsdd_bad_inputs_name_the_file_or_folder(tmp_path: Path, small_fsdd: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(UnweaveError, match=r"empty: no \.wav files"):
+        load_fsdd(empty)
+    with pytest.raises(UnweaveError, match=r"nowhere: no such folder"):
+        load_fsdd(tmp_path / "nowhere")
+    (small_fsdd / "7_bob_9.wav").write_text("not audio\n")
+    with pytest.raises(UnweaveError, match=r"7_bob_9\.wav: not readable as audio"):
+        load_fsdd(small_fsdd)
+    (small_fsdd / "7_bob_9.wav").unlink()
+    tone_file(small_fsdd / "seven-bob.wav", 300.0, 0.45, 8000)
+    with pytest.raises(UnweaveError, match=r"seven-bob\.wav: the file name is not"):
+        load_fsdd(small_fsdd)
+    with pytest.raises(UnweaveError, match="Unknown speech features 'mfcc'"):
+        load_fsdd(small_fsdd, features="mfcc")
+
+
+# ----------------------------------------------------------------------------- TIMIT
+
+
+def test_timit_core_test_set_is_24_speakers_two_male_one_female_per_region() -> None:
+    assert len(set(TIMIT_CORE_TEST_SPEAKERS)) == 24
+    assert sorted(TIMIT_CORE_TEST) == [f"dr{k}" for k in range(1, 9)]
+    for trio in TIMIT_CORE_TEST.values():
+        assert sorted(s[0] for s in trio) == ["f", "m", "m"]
+
+
+@pytest.fixture
+def tiny_timit(tmp_path: Path) -> Path:
+    """Upper-case NIST SPHERE train tree, lower-case RIFF test tree, 0.5 s tones at 16 kHz."""
+    root = tmp_path / "timit"
+    train = {"DR1/FCJF0": 300.0, "DR1/MDPK0": 450.0, "DR3/MREB0": 600.0}
+    for folder, freq in train.items():
+        for k, sentence in enumerate(("SA1", "SA2", "SI1", "SX2", "SX3")):
+            tone_file(
+                root / "TRAIN" / folder / f"{sentence}.WAV", freq + 20 * k, 0.5, 16000, "NIST"
+            )
+            (root / "TRAIN" / folder / f"{sentence}.PHN").write_text("0 8000 h#\n")
+    # A converted copy next to the SPHERE file (as some distributions ship) is read once.
+    tone_file(root / "TRAIN" / "DR1" / "FCJF0" / "SX2.WAV.wav", 340.0, 0.5, 16000)
+    test = {"dr1/mdab0": 320.0, "dr1/felc0": 520.0, "dr1/mxyz0": 700.0, "dr7/fdhc0": 410.0}
+    for folder, freq in test.items():
+        for k, sentence in enumerate(("sa1", "si9", "sx9")):
+            tone_file(root / "test" / folder / f"{sentence}.wav", freq + 30 * k, 0.5, 16000)
+    return root
+
+
+def test_timit_tree_splits_speakers_and_drops_sa(
+    tiny_timit: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    train = load_timit(tiny_timit, "train")
+    check_rows(train, 20, 201)
+    assert train.meta["value_names"]["speaker"] == ["fcjf0", "mdpk0", "mreb0"]
+    assert train.meta["n_utterances"] == 9  # 3 speakers x (SI1, SX2, SX3); SA1/SA2 dropped
+    assert len(train) == 18  # 0.5 s = 49 frames -> two non-overlapping 20-frame segments
+    paths = {Path(p).name for p in train.groups["path"]}
+    assert not any(name.upper().startswith("SA") for name in paths)
+    assert "SX2.WAV" in paths and "SX2.WAV.wav" not in paths
+    by_speaker = dict(zip(train.groups["speaker_name"], train.static["gender"], strict=True))
+    assert by_speaker == {"fcjf0": 0, "mdpk0": 1, "mreb0": 1}
+    dialects = dict(zip(train.groups["speaker_name"], train.static["dialect"], strict=True))
+    assert dialects == {"fcjf0": 0, "mdpk0": 0, "mreb0": 2}
+    with caplog.at_level(logging.WARNING, logger="unweave.data.speech"):
+        test = load_timit(tiny_timit, "test")
+    assert test.meta["value_names"]["speaker"] == ["fdhc0", "felc0", "mdab0"]  # mxyz0 not core
+    assert set(test.groups["speaker_name"]) == {"fdhc0", "felc0", "mdab0"}
+    assert test.meta["n_utterances"] == 6
+    assert len(test.meta["missing_core_speakers"]) == 21
+    assert "21 of the 24 core test speakers are missing" in caplog.text
+    np.testing.assert_array_equal(test.meta["mean"], train.meta["mean"])
+    fbank = load_timit(tiny_timit, "test", features="fbank")
+    check_rows(fbank, 20, 80)
+
+
+def test_timit_bad_inputs_name_the_file_or_folder(tiny_timit: Path, tmp_path: Path) -> None:
+    with pytest.raises(UnweaveError, match=r"no 'train' folder"):
+        load_timit(tmp_path / "timit" / "test")
+    tone_file(tiny_timit / "test" / "dr1" / "mdab0" / "sx10.wav", 300.0, 0.5, 8000)
+    with pytest.raises(UnweaveError, match=r"sx10\.wav: the sample rate is 8000 Hz"):
+        load_timit(tiny_timit, "test")
+
+
+# ----------------------------------------------------------------------------- synthetic speech
+
+
+def test_synthetic_speech_is_deterministic_by_seed() -> None:
+    first = make_synthetic_speech(2, 3, seed=5)
+    again = make_synthetic_speech(2, 3, seed=5)
+    assert first.rate == 16000 and len(first.waves) == 6
+    assert first.voices == again.voices
+    for a, b in zip(first.waves, again.waves, strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(first.digit, again.digit)
+    np.testing.assert_array_equal(first.speaker, [0, 0, 0, 1, 1, 1])
+    assert len(set(first.digit[:3])) == 3  # each speaker's digits cycle without repeats
+    other = make_synthetic_speech(2, 3, seed=6)
+    assert other.voices != first.voices
+    assert all(0.2 < len(w) / 16000 < 1.5 for w in first.waves)
+
+
+def test_synthetic_speech_splits_have_disjoint_speakers() -> None:
+    train = load_synthetic_speech("train", n_speakers=3, utterances_per_speaker=10, seed=1)
+    test = load_synthetic_speech("test", n_speakers=3, utterances_per_speaker=10, seed=1)
+    for data in (train, test):
+        check_rows(data, 20, 201)
+        assert set(data.static["speaker"]) == {0, 1, 2}
+        assert set(data.static["digit"]) == set(range(10))
+        np.testing.assert_array_equal(data.targets["digit"], data.static["digit"])
+    assert train.meta["n_utterances"] + train.meta["n_skipped"] == 30
+    names = set(train.meta["value_names"]["speaker"])
+    assert len(names) == 3 and names.isdisjoint(test.meta["value_names"]["speaker"])
+    assert set(train.groups["speaker_name"]) == names
+    assert [v.name for v in synthetic_voices(1, 3, 3)] == test.meta["value_names"]["speaker"]
+    np.testing.assert_array_equal(test.meta["std"], train.meta["std"])
+
+
+def test_synthetic_voices_reject_a_range_outside_the_grid() -> None:
+    with pytest.raises(UnweaveError, match="expected a range within 0..2879"):
+        synthetic_voices(0, 2879, 2)
