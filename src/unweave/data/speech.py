@@ -209,11 +209,15 @@ def _load(
     info = json.loads((folder / "meta.json").read_text())
     skipped = info["skipped"][split]
     if skipped:
+        names = ", ".join(Path(str(entry)).name for entry in skipped[:3])
         logger.warning(
-            "%s %s: skipped %d utterance(s) shorter than one segment (see meta['skipped']).",
+            "%s %s: skipped %d utterance(s) shorter than one segment (%d frames), e.g. %s "
+            "(all in meta['skipped']).",
             name,
             split,
             len(skipped),
+            meta["segment"],
+            names,
         )
     x = np.load(folder / f"{split}_x.npy", mmap_mode="r")
     with np.load(folder / f"{split}_labels.npz") as labels:
