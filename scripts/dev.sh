@@ -13,6 +13,9 @@ if [ ! -f .venv/.unweave-installed ] || [ pyproject.toml -nt .venv/.unweave-inst
   "$PY" -m venv .venv
   .venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/pip install -q torch==2.13.0
   .venv/bin/pip install -q -e ".[test]"
+  # The note renderer: its wheel declares pyaudio (live playback, never used here), which
+  # only builds from source against PortAudio, so it is installed without dependencies.
+  .venv/bin/pip install -q --no-deps "tinysoundfont>=0.3.7"
   touch .venv/.unweave-installed
 fi
 case "${1:-}" in

@@ -34,13 +34,13 @@ def _assert_png(path) -> None:
 def figures(monkeypatch):
     """Record every figure the module renders."""
     drawn = []
-    real = series._png
+    real = series.save_figure
 
-    def record(figure):
+    def record(figure, path):
         drawn.append(figure)
-        return real(figure)
+        return real(figure, path)
 
-    monkeypatch.setattr(series, "_png", record)
+    monkeypatch.setattr(series, "save_figure", record)
     return drawn
 
 

@@ -38,7 +38,7 @@ from unweave.data.audio import (
 )
 from unweave.data.timeseries import SeriesData
 from unweave.errors import UnweaveError
-from unweave.viz.series import _save
+from unweave.viz.plots import save_figure
 
 DYNAMIC_RANGE_DB = 80.0  # colour range of the spectrogram figures, below their loudest cell
 PEAK = 0.99  # waves louder than this are scaled down to it before writing (no clipping)
@@ -297,7 +297,7 @@ def plot_spectrogram_grid(
                 ax.set_xlabel("time (s)", fontsize=8)
     if colour_bar:
         figure.colorbar(mesh, ax=axes, shrink=0.8, label="level (dB)")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 # --------------------------------------------------------------------------- pairs and files

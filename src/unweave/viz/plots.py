@@ -31,6 +31,16 @@ def _png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
+def save_figure(figure: Figure, path: str | Path) -> Path:
+    """Render ``figure`` to PNG and write it to ``path`` atomically (folders created)."""
+    from unweave.viz.swap import _save_atomic
+
+    data = _png(figure)
+    path = Path(path)
+    _save_atomic(lambda p: p.write_bytes(data), path)
+    return path
+
+
 def read_metrics_csv(metrics_csv: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Each logged term of a Lightning ``metrics.csv`` -> ``(steps, values)``, in file order.
 

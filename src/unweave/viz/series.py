@@ -1,8 +1,8 @@
 """Figures for multivariate time series: reconstructions and static-code swaps, saved as PNG.
 
 Arrays are numpy: series ``(N, T, F)`` floats, masks ``(N, T, F)`` bools (True = observed).
-Drawing uses matplotlib's Agg canvas through :func:`unweave.viz.plots._png` (no pyplot, no
-global state); files appear whole via :func:`unweave.viz.swap._save_atomic`.
+Drawing uses matplotlib's Agg canvas through :func:`unweave.viz.plots.save_figure` (no
+pyplot, no global state), which writes each file whole.
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from unweave.errors import UnweaveError
-from unweave.viz.plots import _png
-from unweave.viz.swap import _save_atomic
+from unweave.viz.plots import save_figure
 
 DATA_COLOUR = "#1f77b4"
 RECON_COLOUR = "#d62728"
@@ -91,14 +90,6 @@ def _draw_windows(ax: Axes, window: int | None, length: int) -> None:
         ax.axvline(boundary - 0.5, color=WINDOW_COLOUR, linewidth=0.8, alpha=0.6, zorder=0)
 
 
-def _save(figure: Figure, path: str | Path) -> Path:
-    """Render ``figure`` to PNG and write it to ``path`` atomically (folders created)."""
-    data = _png(figure)
-    path = Path(path)
-    _save_atomic(lambda p: p.write_bytes(data), path)
-    return path
-
-
 def plot_reconstructions(
     x: np.ndarray,
     mask: np.ndarray,
@@ -156,7 +147,7 @@ def plot_reconstructions(
         Line2D([], [], color=RECON_COLOUR, linewidth=1.3, label="reconstruction"),
     ]
     figure.legend(handles=handles, loc="outside lower center", ncols=2, fontsize=8, frameon=False)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_static_swap(
@@ -215,4 +206,4 @@ def plot_static_swap(
         Line2D([], [], linestyle="-", color=SWAPPED_COLOUR, linewidth=1.5, label="swapped"),
     ]
     figure.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=8, frameon=False)
-    return _save(figure, path)
+    return save_figure(figure, path)
