@@ -61,10 +61,17 @@ def test_bad_overrides_are_one_clear_sentence(override, message):
         resolve("dbse", "sprites", "cpu", overrides=[override])
 
 
-def test_unknown_preset_method_and_data():
+def test_unknown_preset_method_and_data(monkeypatch, tmp_path):
     with pytest.raises(UnweaveError, match="Preset 'gpu' is not in dbse-sprites.yaml"):
         resolve("dbse", "sprites", "gpu")
     with pytest.raises(UnweaveError, match="Unknown method 'vae'"):
         resolve("vae", "sprites", "cpu")
-    with pytest.raises(UnweaveError, match="No preset file for method 'dbse' on data 'mnist'"):
+    with pytest.raises(
+        UnweaveError, match="Unknown data set 'mnist'; expected one of: toy-sprites"
+    ):
         resolve("dbse", "mnist", "cpu")
+    from unweave.training import config
+
+    monkeypatch.setattr(config, "preset_path", lambda m, d: tmp_path / f"{m}-{d}.yaml")
+    with pytest.raises(UnweaveError, match="No preset file for method 'dbse' on data 'sprites'"):
+        resolve("dbse", "sprites", "cpu")
