@@ -267,7 +267,11 @@ def downstream(
     typer.echo(format_results(results))
 
 
-METRIC_GROUPS = {"video": ("probes", "judge", "classic"), "audio": ("verification", "content")}
+METRIC_GROUPS = {
+    "video": ("probes", "judge", "classic"),
+    "audio": ("verification", "content"),
+    "fragments": ("content_style",),
+}
 
 
 @app.command()
@@ -277,7 +281,8 @@ def evaluate(
         str | None,
         typer.Option(
             help="Comma-separated metric groups: probes, judge, classic for video (default: "
-            "all three); verification, content for speech (default: both)."
+            "all three); verification, content for speech (default: both); content_style for "
+            "fragments."
         ),
     ] = None,
     root: RootOption = None,
@@ -324,6 +329,14 @@ def evaluate(
     if "content" in groups:
         report = content_probe_report(model, load_run_data(run, "train", root), test)
         results.update({f"content/{k}": v for k, v in report.items()})
+    if "content_style" in groups:
+        from unweave.metrics.fragments import content_style_evaluation
+
+        train_data, ood = load_run_data(run, "train", root), load_run_data(run, "ood", root)
+        figure = run / "codebook.png"
+        report = content_style_evaluation(model, train_data, test, ood, figure=figure)
+        results.update(report)
+        typer.echo(f"codebook confusion matrix: {figure}")
     if "judge" in groups:  # checked first: it fails fast when no judge is cached
         data = dict(read_run_config(run)["data"])
         data["root"] = str(root) if root else data.get("root")

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from unweave.data.base import SequenceData
+from unweave.data.fragments import FragmentData
 from unweave.data.timeseries import SeriesData
 from unweave.errors import UnweaveError, check_known_keys
 
@@ -20,6 +21,7 @@ SERIES_DATASETS = (
 )
 
 AUDIO_DATASETS = ("synthetic-speech", "fsdd", "timit")
+FRAGMENT_DATASETS = ("coloured-digits", "notes")
 
 
 def data_modality(name: str) -> str:
@@ -28,25 +30,55 @@ def data_modality(name: str) -> str:
         ("video", SEQUENCE_DATASETS),
         ("series", SERIES_DATASETS),
         ("audio", AUDIO_DATASETS),
+        ("fragments", FRAGMENT_DATASETS),
     ):
         if name in names:
             return modality
     raise UnweaveError(
         f"Unknown data set '{name}'; expected one of: "
-        f"{', '.join(SEQUENCE_DATASETS + SERIES_DATASETS + AUDIO_DATASETS)}."
+        f"{', '.join(SEQUENCE_DATASETS + SERIES_DATASETS + AUDIO_DATASETS + FRAGMENT_DATASETS)}."
     )
 
 
 def load_data(
     name: str, split: str, root: str | Path | None = None, **options
-) -> SequenceData | SeriesData:
+) -> SequenceData | SeriesData | FragmentData:
     """Split ``split`` of any data set by name (video, series or audio)."""
     modality = data_modality(name)
     if modality == "series":
         return load_series_data(name, split, root, **options)
     if modality == "audio":
         return load_audio_data(name, split, root, **options)
+    if modality == "fragments":
+        return load_fragment_data(name, split, root, **options)
     return load_sequence_data(name, split, root, **options)
+
+
+def load_fragment_data(
+    name: str, split: str, root: str | Path | None = None, **options
+) -> FragmentData:
+    """Split ``split`` ("train", "valid", "test" or "ood", the held-out styles) of a content /
+    style data set: samples of fragments ``(N, n, C, H, W)`` sharing one style.
+
+    ``coloured-digits`` reads MNIST IDX files (``root`` default ``$UNWEAVE_DATA/mnist``;
+    options ``n_samples``, ``n_fragments``, ``seed``, ``extra``); ``notes`` renders the General
+    MIDI sound font of pretty-midi, no files needed (options ``n_samples_per_instrument``,
+    ``seed``, ``bins``, ``soundfont``).
+    """
+    if name == "coloured-digits":
+        from unweave.data.coloured_digits import load_coloured_digits
+
+        check_known_keys("data.options", options, {"n_samples", "n_fragments", "seed", "extra"})
+        return load_coloured_digits(split, _series_root(name, root, "mnist"), **options)
+    if name == "notes":
+        from unweave.data.notes import load_notes
+
+        allowed = {"n_samples_per_instrument", "seed", "bins", "soundfont"}
+        check_known_keys("data.options", options, allowed)
+        return load_notes(split, **options)
+    raise UnweaveError(
+        f"Unknown data set '{name}'; expected one of: {', '.join(FRAGMENT_DATASETS)}."
+    )
 
 
 def load_audio_data(name: str, split: str, root: str | Path | None = None, **options) -> SeriesData:

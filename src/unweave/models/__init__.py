@@ -11,12 +11,14 @@ from unweave.models.dbse import DBSE, DBSEConfig
 from unweave.models.dsvae import DSVAE, DSVAEConfig
 from unweave.models.fhvae import FHVAE, FHVAEConfig
 from unweave.models.series import SeriesDBSE, SeriesModel, SeriesVAE, SeriesVAEConfig
+from unweave.models.v3 import V3, V3Config
 
 #: Method name -> model class, per modality of the data ("video" frames or "series").
 MODELS: dict[str, dict[str, type]] = {
     "video": {"dbse": DBSE, "dsvae": DSVAE},
     "series": {"dbse": SeriesDBSE, "seqvae": SeriesVAE},
     "audio": {"dbse": AudioDBSE, "fhvae": FHVAE},
+    "fragments": {"v3": V3},
 }
 
 
@@ -42,6 +44,8 @@ __all__ = [
     "FHVAE",
     "FHVAEConfig",
     "SequentialVAEConfig",
+    "V3",
+    "V3Config",
     "DBSE",
     "DBSEConfig",
     "DSVAE",

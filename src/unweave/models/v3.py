@@ -296,6 +296,7 @@ class V3(nn.Module):
     name: ClassVar[str] = "v3"
     modality: ClassVar[str] = "fragments"
     config_class: ClassVar[type[V3Config]] = V3Config
+    lr_lambda = staticmethod(lr_lambda)  # the reference schedule; the trainer applies it
 
     def __init__(self, config: V3Config) -> None:
         super().__init__()

@@ -23,7 +23,8 @@ from unweave.models import model_class
 DEFAULTS: dict[str, dict[str, Any]] = {
     "data": {"name": None, "root": None, "options": {}},
     "model": {},
-    "optim": {"lr": 2e-3, "betas": [0.9, 0.999], "weight_decay": 0.0},
+    # name: "adam" or "adamw"; a model with ``lr_lambda(epoch)`` also gets that schedule.
+    "optim": {"name": "adam", "lr": 2e-3, "betas": [0.9, 0.999], "weight_decay": 0.0},
     "train": {
         "batch_size": 128,
         "drop_last": True,  # drop the last incomplete batch of an epoch
@@ -41,6 +42,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "precision": "32-true",
     },
 }
+
+
+OPTIMISERS = ("adam", "adamw")
 
 
 def preset_path(method: str, data: str) -> Path:
@@ -118,6 +122,10 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
             check_known_keys(section, full[section], set(defaults))
     modality = data_modality(full["data"]["name"])
     model_class(full.get("method"), modality).config_class.from_dict(full["model"])
+    if full["optim"]["name"] not in OPTIMISERS:
+        raise UnweaveError(
+            f"optim.name is {full['optim']['name']!r}; expected one of: {', '.join(OPTIMISERS)}."
+        )
     for key in ("batch_size", "max_epochs", "checkpoint_every_n_epochs"):
         if not isinstance(full["train"][key], int) or full["train"][key] < 1:
             raise UnweaveError(f"train.{key} is {full['train'][key]!r}; expected an integer >= 1.")

@@ -13,6 +13,7 @@ import lightning.pytorch as pl
 from torch.utils.data import DataLoader, DistributedSampler, Subset, default_collate
 
 from unweave.data.base import SequenceData, SequenceTorchDataset, collate_batch
+from unweave.data.fragments import FragmentData, FragmentTorchDataset
 from unweave.data.registry import load_data
 from unweave.data.timeseries import SeriesData, SeriesTorchDataset
 from unweave.errors import UnweaveError
@@ -44,6 +45,8 @@ class SequenceDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         if isinstance(self.train_data, SeriesData):
             dataset, collate = SeriesTorchDataset(self.train_data), default_collate
+        elif isinstance(self.train_data, FragmentData):
+            dataset, collate = FragmentTorchDataset(self.train_data), default_collate
         else:
             dataset, collate = SequenceTorchDataset(self.train_data), collate_batch
         drop_last = self.config["train"]["drop_last"]

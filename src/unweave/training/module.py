@@ -40,11 +40,21 @@ class UnweaveModule(pl.LightningModule):
             data = self.trainer.datamodule.train_data
             start_epoch(data, self.current_epoch, self.config["train"]["seed"])
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def configure_optimizers(self) -> dict[str, Any]:
+        """Adam or AdamW as configured; models with ``lr_lambda(epoch)`` (V3) get that schedule."""
         optim = self.config["optim"]
-        return torch.optim.Adam(
+        optimiser_class = torch.optim.AdamW if optim["name"] == "adamw" else torch.optim.Adam
+        optimiser = optimiser_class(
             self.model.parameters(),
             lr=optim["lr"],
             betas=tuple(optim["betas"]),
             weight_decay=optim["weight_decay"],
         )
+        lr_lambda = getattr(self.model, "lr_lambda", None)
+        if lr_lambda is None:
+            return {"optimizer": optimiser}
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lr_lambda)
+        return {
+            "optimizer": optimiser,
+            "lr_scheduler": {"scheduler": schedule, "interval": "epoch"},
+        }

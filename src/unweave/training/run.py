@@ -24,6 +24,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from torch.utils.data import DataLoader, Subset
 
 from unweave.data.base import SequenceData
+from unweave.data.fragments import FragmentData
 from unweave.data.timeseries import SeriesData
 from unweave.errors import UnweaveError
 from unweave.export import export_model
@@ -78,8 +79,16 @@ def environment(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def data_info(data: SequenceData | SeriesData) -> dict[str, Any]:
+def data_info(data: SequenceData | SeriesData | FragmentData) -> dict[str, Any]:
     """What a user of exported weights needs to know about the training data."""
+    if isinstance(data, FragmentData):
+        return {
+            "data": {
+                "name": data.name,
+                "fragment_shape": list(data.x.shape[1:]),
+                "value_names": data.meta.get("value_names", {}),
+            }
+        }
     if isinstance(data, SeriesData):
         return {
             "data": {

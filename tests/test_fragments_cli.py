@@ -1,0 +1,69 @@
+"""The `unweave` command on content/style data: V3 on coloured MNIST digits."""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+from conftest import SHARED_DATA
+from PIL import Image
+from test_series_cli import run_cli, sets
+
+import unweave
+from unweave.cli import main
+
+MNIST = SHARED_DATA / "mnist"
+TINY = [
+    "data.options.n_samples=200",
+    "model.stage_channels=[4, 4, 8, 8]",
+    "model.content_dim=8",
+    "model.style_dim=8",
+    "model.dead_code_threshold=1",
+    "train.max_epochs=1",
+    "train.batch_size=8",
+]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("fragments-cli")
+    result = run_cli(
+        *("train", "v3", "--data", "coloured-digits", "--root", str(MNIST), "--name", "v3"),
+        *("--runs-dir", str(folder / "runs"), *sets(*TINY)),
+        cwd=folder,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return folder / "runs" / "v3"
+
+
+def test_train_writes_a_v3_model_that_loads(run) -> None:
+    info = json.loads((run / "model.json").read_text())
+    assert info["modality"] == "fragments" and info["method"] == "v3"
+    assert info["data"]["fragment_shape"] == [10, 3, 32, 32]
+    model = unweave.load(run)
+    assert model.config.codebook_size == 10 and model.config.content_dim == 8
+
+
+def test_evaluate_writes_the_content_style_figures(run, tmp_path) -> None:
+    result = run_cli("evaluate", str(run), "--root", str(MNIST), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((run / "eval.json").read_text())
+    for key in ("retrieval/content_code->content", "codebook/purity", "ood/5_shot"):
+        assert 0 <= report[key] <= 1, key
+    assert report["probe/chance:content"] == pytest.approx(0.1)  # a permutation of 0-9 each
+    assert Image.open(run / "codebook.png").format == "PNG"
+
+
+def test_codebook_smaller_than_one_is_one_error_line(tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    args = ["train", "v3", "--data", "coloured-digits", "--root", str(MNIST)]
+    monkeypatch.setattr(sys, "argv", ["unweave", *args, *sets("model.codebook_size=0")])
+    with warnings.catch_warnings(), pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "codebook size smaller than 1" in err
+    assert not (tmp_path / "runs").exists()
