@@ -108,7 +108,11 @@ def train_judge(
         module = JudgeModule(config, training["lr"])
         loop = {
             "data": {},
-            "train": {"batch_size": training["batch_size"], "seed": training["seed"]},
+            "train": {
+                "batch_size": training["batch_size"],
+                "seed": training["seed"],
+                "drop_last": True,
+            },
         }
         trainer = pl.Trainer(
             max_epochs=training["epochs"],
