@@ -96,7 +96,10 @@ def test_judge_then_evaluate_writes_eval_json(trained_run, tmp_path):
             ["train", "dbse", "--data", "sprites", "--root", "/nonexistent/sprites"],
             "/nonexistent/sprites",
         ),
-        (["train", "dbse", "--data", "nope"], "No preset file for method 'dbse' on data 'nope'"),
+        (
+            ["train", "dbse", "--data", "nope"],
+            "Unknown data set 'nope'; expected one of: toy-sprites",
+        ),
         (["swap", "runs/missing"], "runs/missing does not exist"),
         (["train", "dbse", "--resume", "--name", "none"], "config.yaml is missing"),
     ],

@@ -25,7 +25,12 @@ def test_cpu_preset_is_much_cheaper_than_paper():
 
 def test_paper_preset_values_are_the_references():
     config = resolve("dbse", "sprites", "paper")
-    assert config["optim"] == {"lr": 2e-3, "betas": [0.9, 0.999], "weight_decay": 0.0}
+    assert config["optim"] == {
+        "name": "adam",
+        "lr": 2e-3,
+        "betas": [0.9, 0.999],
+        "weight_decay": 0.0,
+    }
     assert config["train"]["batch_size"] == 128 and config["train"]["max_epochs"] == 2000
     model = config["model"]
     assert (model["g_dim"], model["f_dim"], model["z_dim"], model["rnn_size"]) == (
