@@ -20,6 +20,8 @@ import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
+from common import ensure_run
+
 import unweave
 from unweave.data.registry import load_series_data
 from unweave.downstream import (
@@ -29,28 +31,12 @@ from unweave.downstream import (
     run_task,
     tasks_for,
 )
-from unweave.training.config import resolve
-from unweave.training.run import train
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "downstream_series.json"
 FOLDERS = {"etth1": "ett", "physionet": "physionet2012", "air-quality": "air-quality"}
 WINDOW = {"physionet": 4}
 HEADLINE = {"mae": "MAE (low)", "auroc": "AUROC", "auprc": "AUPRC", "accuracy": "accuracy"}
-
-
-def ensure_run(method: str, data: str, root: Path | None, runs: Path) -> tuple[Path, float | None]:
-    """Train ``method``'s cpu preset on ``data`` into ``runs/series-<method>-<data>``.
-
-    Returns the run and its training time, None when a finished run was reused.
-    """
-    run = runs / f"series-{method}-{data}"
-    if (run / "model.safetensors").exists():
-        return run, None
-    config = resolve(method, data, "cpu", root=str(root) if root else None)
-    start = time.perf_counter()
-    train(config, run, resume=(run / "checkpoints" / "last.ckpt").exists())
-    return run, time.perf_counter() - start
 
 
 def main() -> None:
@@ -70,7 +56,7 @@ def main() -> None:
         entry: dict = {"n_train": len(train_data), "n_test": len(test), "tasks": {}}
         representations = {"raw features": (raw_representation(WINDOW.get(data, 24)), None)}
         for method in ("dbse", "seqvae"):
-            run, seconds = ensure_run(method, data, root, args.runs)
+            run, seconds = ensure_run(method, data, root, args.runs, "series")
             representations[method] = (model_representation(unweave.load(run)), seconds)
         for label, (represent, train_seconds) in representations.items():
             start = time.perf_counter()

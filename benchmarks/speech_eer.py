@@ -19,28 +19,15 @@ import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
+from common import ensure_run
+
 import unweave
 from unweave.metrics.speech import content_probe_report, speaker_verification_report
-from unweave.training.config import resolve
-from unweave.training.run import load_run_data, train
+from unweave.training.run import load_run_data
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "speech_eer.json"
 FOLDERS = {"fsdd": "fsdd"}
-
-
-def ensure_run(method: str, data: str, root: Path | None, runs: Path) -> tuple[Path, float | None]:
-    """Train ``method``'s cpu preset on ``data`` into ``runs/speech-<method>-<data>``.
-
-    Returns the run and its training time, None when a finished run was reused.
-    """
-    run = runs / f"speech-{method}-{data}"
-    if (run / "model.safetensors").exists():
-        return run, None
-    config = resolve(method, data, "cpu", root=str(root) if root else None)
-    start = time.perf_counter()
-    train(config, run, resume=(run / "checkpoints" / "last.ckpt").exists())
-    return run, time.perf_counter() - start
 
 
 def main() -> None:
@@ -56,7 +43,7 @@ def main() -> None:
         root = args.root / FOLDERS[data] if data in FOLDERS else None
         entry: dict = {"methods": {}}
         for method in ("fhvae", "dbse"):
-            run, seconds = ensure_run(method, data, root, args.runs)
+            run, seconds = ensure_run(method, data, root, args.runs, "speech")
             model = unweave.load(run)
             train_data, test = load_run_data(run, "train"), load_run_data(run, "test")
             start = time.perf_counter()
