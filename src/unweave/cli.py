@@ -321,22 +321,6 @@ def evaluate(
         )
     test = load_run_data(run, "test", root)
     results: dict[str, float] = {}
-    if "verification" in groups:
-        report = speaker_verification_report(
-            model, load_run_data(run, "train", root), test, lda_dims=lda_dims
-        )
-        results.update({f"verification/{k}": v for k, v in report.items()})
-    if "content" in groups:
-        report = content_probe_report(model, load_run_data(run, "train", root), test)
-        results.update({f"content/{k}": v for k, v in report.items()})
-    if "content_style" in groups:
-        from unweave.metrics.fragments import content_style_evaluation
-
-        train_data, ood = load_run_data(run, "train", root), load_run_data(run, "ood", root)
-        figure = run / "codebook.png"
-        report = content_style_evaluation(model, train_data, test, ood, figure=figure)
-        results.update(report)
-        typer.echo(f"codebook confusion matrix: {figure}")
     if "judge" in groups:  # checked first: it fails fast when no judge is cached
         data = dict(read_run_config(run)["data"])
         data["root"] = str(root) if root else data.get("root")
@@ -344,11 +328,27 @@ def evaluate(
             data, model.config.image_size, judge_training, hint=f"unweave judge train --run {run}"
         )
         check_judge(judge, info, model, test)
+    # Every group but the judge protocol also reads the training split: load it once.
+    train_data = load_run_data(run, "train", root) if set(groups) - {"judge"} else None
+    if "verification" in groups:
+        report = speaker_verification_report(model, train_data, test, lda_dims=lda_dims)
+        results.update({f"verification/{k}": v for k, v in report.items()})
+    if "content" in groups:
+        report = content_probe_report(model, train_data, test)
+        results.update({f"content/{k}": v for k, v in report.items()})
+    if "content_style" in groups:
+        from unweave.metrics.fragments import content_style_evaluation
+
+        ood = load_run_data(run, "ood", root)
+        figure = run / "codebook.png"
+        report = content_style_evaluation(model, train_data, test, ood, figure=figure)
+        results.update(report)
+        typer.echo(f"codebook confusion matrix: {figure}")
     if "probes" in groups:
-        report = probe_report(model, load_run_data(run, "train", root), test)
+        report = probe_report(model, train_data, test)
         results.update({f"probe/{k}": v for k, v in report.items()})
     if "classic" in groups:
-        report = classic_report(model, load_run_data(run, "train", root), test)
+        report = classic_report(model, train_data, test)
         results.update({f"classic/{k}": v for k, v in report.items()})
     if "judge" in groups:
         report = sequential_protocol(model, judge, test, niter=niter, batch_size=batch_size)
