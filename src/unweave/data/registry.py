@@ -69,7 +69,7 @@ def load_fragment_data(
         from unweave.data.coloured_digits import load_coloured_digits
 
         check_known_keys("data.options", options, {"n_samples", "n_fragments", "seed", "extra"})
-        return load_coloured_digits(split, _series_root(name, root, "mnist"), **options)
+        return load_coloured_digits(split, _data_root(name, root, "mnist"), **options)
     if name == "notes":
         from unweave.data.notes import load_notes
 
@@ -98,13 +98,13 @@ def load_audio_data(name: str, split: str, root: str | Path | None = None, **opt
     if name == "synthetic-speech":
         return speech.load_synthetic_speech(split, **options)
     if name == "fsdd":
-        return speech.load_fsdd(_series_root(name, root, "fsdd"), split, **options)
+        return speech.load_fsdd(_data_root(name, root, "fsdd"), split, **options)
     if name == "timit":
-        return speech.load_timit(_series_root(name, root, "timit"), split, **options)
+        return speech.load_timit(_data_root(name, root, "timit"), split, **options)
     raise UnweaveError(f"Unknown data set '{name}'; expected one of: {', '.join(AUDIO_DATASETS)}.")
 
 
-def _series_root(name: str, root: str | Path | None, subfolder: str) -> Path:
+def _data_root(name: str, root: str | Path | None, subfolder: str) -> Path:
     root = root or default_data_root(subfolder)
     if root is None:
         raise UnweaveError(
@@ -146,18 +146,14 @@ def load_series_data(
 
         return load_synthetic_series(split, **options)
     if name in ("etth1", "etth2"):
-        path = _series_root(name, root, "ett")
+        path = _data_root(name, root, "ett")
         if path.is_dir():
             path = path / f"{name.upper().replace('ETTH', 'ETTh')}.csv"
         return timeseries.load_etth1(path, split, **options)
     if name == "physionet":
-        return timeseries.load_physionet(
-            _series_root(name, root, "physionet2012"), split, **options
-        )
+        return timeseries.load_physionet(_data_root(name, root, "physionet2012"), split, **options)
     if name == "air-quality":
-        return timeseries.load_air_quality(
-            _series_root(name, root, "air-quality"), split, **options
-        )
+        return timeseries.load_air_quality(_data_root(name, root, "air-quality"), split, **options)
     if name == "series-csv":
         missing = [
             k for k in ("time_column", "feature_columns", "group_column") if k not in options
