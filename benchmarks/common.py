@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 from unweave.training.config import resolve
-from unweave.training.run import train
+from unweave.training.run import train, write_atomic
 
 
 def ensure_run(
@@ -24,3 +26,11 @@ def ensure_run(
     start = time.perf_counter()
     train(config, run, resume=(run / "checkpoints" / "last.ckpt").exists())
     return run, time.perf_counter() - start
+
+
+def record(path: Path, results: dict, data: str, entry: dict) -> None:
+    """Stamp ``entry`` with the time, store it as ``results[data]`` and write the JSON whole."""
+    entry["date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    results[data] = entry
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, json.dumps(results, indent=1))

@@ -17,10 +17,9 @@ import argparse
 import json
 import time
 import warnings
-from datetime import datetime, timezone
 from pathlib import Path
 
-from common import ensure_run
+from common import ensure_run, record
 
 import unweave
 from unweave.data.registry import load_series_data
@@ -68,10 +67,7 @@ def main() -> None:
                 "train": None if train_seconds is None else train_seconds / 60,
                 "downstream": downstream_seconds / 60,
             }
-        entry["date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        results[data] = entry
-        OUT.parent.mkdir(parents=True, exist_ok=True)
-        OUT.write_text(json.dumps(results, indent=1))
+        record(OUT, results, data, entry)
     print(markdown(results))
 
 

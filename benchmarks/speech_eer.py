@@ -16,10 +16,9 @@ import argparse
 import json
 import time
 import warnings
-from datetime import datetime, timezone
 from pathlib import Path
 
-from common import ensure_run
+from common import ensure_run, record
 
 import unweave
 from unweave.metrics.speech import content_probe_report, speaker_verification_report
@@ -54,10 +53,7 @@ def main() -> None:
                 "train_minutes": None if seconds is None else seconds / 60,
                 "eval_minutes": (time.perf_counter() - start) / 60,
             }
-        entry["date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        results[data] = entry
-        OUT.parent.mkdir(parents=True, exist_ok=True)
-        OUT.write_text(json.dumps(results, indent=1))
+        record(OUT, results, data, entry)
     print(markdown(results))
 
 
