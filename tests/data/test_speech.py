@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -222,14 +224,39 @@ def test_timit_bad_inputs_name_the_file_or_folder(tiny_timit: Path, tmp_path: Pa
 # ----------------------------------------------------------------------------- synthetic speech
 
 
-def test_synthetic_speech_is_deterministic_by_seed() -> None:
+RENDER = """
+import sys, numpy as np
+from unweave.data.speech import make_synthetic_speech
+speech = make_synthetic_speech(2, 3, seed=int(sys.argv[1]))
+np.savez(sys.argv[2], digit=speech.digit, voices=np.array([repr(v) for v in speech.voices]),
+         **{f"wave{i}": w for i, w in enumerate(speech.waves)})
+"""
+
+
+def render_in_fresh_process(seed: int, path: Path) -> dict[str, np.ndarray]:
+    """``make_synthetic_speech(2, 3, seed)`` rendered by a new Python process, as saved arrays."""
+    args = [sys.executable, "-c", RENDER, str(seed), str(path)]
+    result = subprocess.run(args, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    with np.load(path) as saved:
+        return dict(saved)
+
+
+def test_synthetic_speech_is_deterministic_by_seed(tmp_path: Path) -> None:
+    # Across processes libespeak-ng repeats voices, words and lengths exactly, but not every
+    # sample: some renders differ slightly (correlation ~0.998), so the waves are compared
+    # by correlation. Within a data set the cache, built once, keeps them fixed.
+    one = render_in_fresh_process(5, tmp_path / "one.npz")
+    two = render_in_fresh_process(5, tmp_path / "two.npz")
+    assert list(one) == list(two)
+    for key in one:
+        if key.startswith("wave"):
+            assert one[key].shape == two[key].shape, key
+            assert np.corrcoef(one[key], two[key])[0, 1] > 0.99, key
+        else:
+            np.testing.assert_array_equal(one[key], two[key])
     first = make_synthetic_speech(2, 3, seed=5)
-    again = make_synthetic_speech(2, 3, seed=5)
     assert first.rate == 16000 and len(first.waves) == 6
-    assert first.voices == again.voices
-    for a, b in zip(first.waves, again.waves, strict=True):
-        np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(first.digit, again.digit)
     np.testing.assert_array_equal(first.speaker, [0, 0, 0, 1, 1, 1])
     assert len(set(first.digit[:3])) == 3  # each speaker's digits cycle without repeats
     other = make_synthetic_speech(2, 3, seed=6)

@@ -515,8 +515,10 @@ class _Espeak:
     libespeak-ng keeps synthesis state in static variables (noise generator, pitch phase)
     that ``espeak_Terminate`` does not reset, so the same call gives slightly different
     samples later in a process. Each instance therefore loads its own copy of the library
-    file, which starts from the state of a fresh process: a render is then a function of
-    its sequence of calls alone. The copy's code stays mapped until the process ends.
+    file, which starts from the state of a fresh process. Voices, words and lengths are then
+    a function of the seed, but some renders still differ slightly between processes
+    (waveform correlation ~0.998); the cache, built once, is what keeps a data set fixed.
+    The copy's code stays mapped until the process ends.
     """
 
     SYNCHRONOUS = 2  # AUDIO_OUTPUT_SYNCHRONOUS
@@ -604,7 +606,8 @@ def make_synthetic_speech(
     Speakers are :func:`synthetic_voices` ``(seed, first_speaker, n_speakers)``. Each says
     one digit word per utterance, the digits cycling through 0-9 in a seeded order; per
     utterance the pitch moves by up to 3 and the rate by up to 8 words per minute around the
-    speaker's own. Deterministic given the arguments (and espeakng-loader's version).
+    speaker's own. Voices, words and lengths follow the arguments (and espeakng-loader's
+    version); samples may differ slightly between processes (see :class:`_Espeak`).
     """
     if utterances_per_speaker < 1:
         raise UnweaveError(
