@@ -7,7 +7,10 @@ baseline on the same pairs, and probes the spoken digit from each code. Writes
 ``benchmarks/results/speech_eer.json`` and prints a Markdown table.
 
     python benchmarks/speech_eer.py [--data fsdd synthetic-speech] [--root ../shared/data]
-        [--runs runs] [--lda-dims 5]
+        [--runs runs] [--lda-dims 5] [--methods fhvae dbse]
+
+The methods can run as separate processes (``--methods fhvae`` beside ``--methods dbse``,
+each with ``OMP_NUM_THREADS=1``): each merges its own rows into the JSON.
 """
 
 from __future__ import annotations
@@ -35,25 +38,27 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--runs", type=Path, default=REPO / "runs")
     parser.add_argument("--lda-dims", type=int, default=5, help="LDA dims (FSDD: at most 5).")
+    parser.add_argument("--methods", nargs="+", default=["fhvae", "dbse"])
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
-    results = json.loads(OUT.read_text()) if OUT.exists() else {}
     for data in args.data:
         root = args.root / FOLDERS[data] if data in FOLDERS else None
-        entry: dict = {"methods": {}}
-        for method in ("fhvae", "dbse"):
+        methods = {}
+        for method in args.methods:
             run, seconds = ensure_run(method, data, root, args.runs, "speech")
             model = unweave.load(run)
             train_data, test = load_run_data(run, "train"), load_run_data(run, "test")
             start = time.perf_counter()
             report = speaker_verification_report(model, train_data, test, lda_dims=args.lda_dims)
             report.update(content_probe_report(model, train_data, test))
-            entry["methods"][method] = {
+            methods[method] = {
                 **report,
                 "train_minutes": None if seconds is None else seconds / 60,
                 "eval_minutes": (time.perf_counter() - start) / 60,
             }
-        record(OUT, results, data, entry)
+        results = json.loads(OUT.read_text()) if OUT.exists() else {}  # another process's rows
+        earlier = results.get(data, {}).get("methods", {})
+        record(OUT, results, data, {"methods": {**earlier, **methods}})
     print(markdown(results))
 
 

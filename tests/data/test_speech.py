@@ -14,13 +14,16 @@ from conftest import SHARED_DATA
 
 from unweave.data.speech import (
     DIGITS,
+    PAUSE_SECONDS,
     TIMIT_CORE_TEST,
     TIMIT_CORE_TEST_SPEAKERS,
+    features_of,
     load_fsdd,
     load_synthetic_speech,
     load_timit,
     make_synthetic_speech,
     synthetic_voices,
+    words_at_segments,
 )
 from unweave.data.timeseries import SeriesData
 from unweave.errors import UnweaveError
@@ -35,8 +38,9 @@ def tone_file(path: Path, freq: float, seconds: float, rate: int, fmt: str = "WA
     sf.write(path, wave.astype(np.float32), rate, format=fmt, subtype="PCM_16")
 
 
-def check_rows(data: SeriesData, frames: int, bins: int) -> None:
-    """Shapes, the utterance numbering 0..U-1, and labels constant within an utterance."""
+def check_rows(data: SeriesData, frames: int, bins: int, per_segment: tuple[str, ...] = ()) -> None:
+    """Shapes, the utterance numbering 0..U-1, and labels (but ``per_segment``) constant
+    within an utterance."""
     n = len(data)
     assert data.x.shape == (n, frames, bins) and data.x.dtype == np.float32
     assert data.mask.shape == data.x.shape and data.mask.all()
@@ -46,7 +50,7 @@ def check_rows(data: SeriesData, frames: int, bins: int) -> None:
     assert set(utterance) == set(range(data.meta["n_utterances"]))
     starts = np.unique(utterance, return_index=True)[1]
     columns = {
-        **data.static,
+        **{k: v for k, v in data.static.items() if k not in per_segment},
         "speaker_name": data.groups["speaker_name"],
         "path": data.groups["path"],
     }
@@ -228,7 +232,7 @@ RENDER = """
 import sys, numpy as np
 from unweave.data.speech import make_synthetic_speech
 speech = make_synthetic_speech(2, 3, seed=int(sys.argv[1]))
-np.savez(sys.argv[2], digit=speech.digit, voices=np.array([repr(v) for v in speech.voices]),
+np.savez(sys.argv[2], digits=speech.digits, bounds=speech.bounds, voices=np.array([repr(v) for v in speech.voices]),
          **{f"wave{i}": w for i, w in enumerate(speech.waves)})
 """
 
@@ -243,34 +247,68 @@ def render_in_fresh_process(seed: int, path: Path) -> dict[str, np.ndarray]:
 
 
 def test_synthetic_speech_is_deterministic_by_seed(tmp_path: Path) -> None:
-    # Across processes libespeak-ng repeats voices, words and lengths exactly, but not every
-    # sample: some renders differ slightly (correlation ~0.998), so the waves are compared
-    # by correlation. Within a data set the cache, built once, keeps them fixed.
+    # Across processes libespeak-ng repeats voices and words exactly, but not every sample:
+    # some renders differ slightly, and so does where the silence trimming cuts them (a few
+    # samples). Waves are compared by length and by their mean log-mel spectrum. Within a
+    # data set the cache, built once, keeps them fixed.
     one = render_in_fresh_process(5, tmp_path / "one.npz")
     two = render_in_fresh_process(5, tmp_path / "two.npz")
     assert list(one) == list(two)
     for key in one:
         if key.startswith("wave"):
-            assert one[key].shape == two[key].shape, key
-            assert np.corrcoef(one[key], two[key])[0, 1] > 0.99, key
+            a, b = one[key], two[key]
+            assert abs(len(a) - len(b)) < 0.01 * len(a), key
+            spectra = [features_of(w, "fbank").mean(0) for w in (a, b)]
+            assert np.corrcoef(*spectra)[0, 1] > 0.99, key
+        elif key == "bounds":
+            np.testing.assert_allclose(one[key], two[key], atol=0.01 * len(one["wave0"]))
         else:
             np.testing.assert_array_equal(one[key], two[key])
     first = make_synthetic_speech(2, 3, seed=5)
     assert first.rate == 16000 and len(first.waves) == 6
     np.testing.assert_array_equal(first.speaker, [0, 0, 0, 1, 1, 1])
-    assert len(set(first.digit[:3])) == 3  # each speaker's digits cycle without repeats
+    assert first.digits.shape == (6, 4) and first.bounds.shape == (6, 4, 2)
+    for k in (0, 1):  # each speaker's first ten words are 0-9 once each
+        assert sorted(first.digits[3 * k : 3 * k + 3].ravel()[:10]) == list(range(10))
     other = make_synthetic_speech(2, 3, seed=6)
     assert other.voices != first.voices
-    assert all(0.2 < len(w) / 16000 < 1.5 for w in first.waves)
+    assert all(0.8 < len(w) / 16000 < 4.0 for w in first.waves)
+
+
+def test_synthetic_words_are_where_their_bounds_say() -> None:
+    speech = make_synthetic_speech(1, 2, seed=3, words_per_utterance=3)
+    pause = round(PAUSE_SECONDS * 16000)
+    for wave, bounds in zip(speech.waves, speech.bounds, strict=True):
+        assert bounds[0, 0] == pause and bounds[-1, 1] + pause == len(wave)
+        assert (bounds[1:, 0] - bounds[:-1, 1] == pause).all()
+        for start, end in bounds:  # a word is loud; the pauses between words are silent
+            assert np.abs(wave[start:end]).max() > 0.05
+        assert np.abs(wave[: bounds[0, 0]]).max() == 0
+
+
+def test_words_at_segments_labels_each_centre_with_the_nearest_word() -> None:
+    words = np.array([[7, 100, 900], [2, 1000, 2000]])
+    # segment 4 frames of hop 100, shift 2: centres at 200, 400, ..., 1800 samples
+    labels = words_at_segments(words, n_segments=9, segment=4, shift=2, hop=100)
+    np.testing.assert_array_equal(labels, [7, 7, 7, 7, 2, 2, 2, 2, 2])
+    assert words_at_segments(words, 1, segment=19, shift=1, hop=102)[0] == 2  # 969: nearer 1000
+
+
+def test_synthetic_speech_rejects_a_bad_word_count() -> None:
+    with pytest.raises(UnweaveError, match="words_per_utterance is 0; expected a positive"):
+        make_synthetic_speech(1, 2, words_per_utterance=0)
 
 
 def test_synthetic_speech_splits_have_disjoint_speakers() -> None:
     train = load_synthetic_speech("train", n_speakers=3, utterances_per_speaker=10, seed=1)
     test = load_synthetic_speech("test", n_speakers=3, utterances_per_speaker=10, seed=1)
     for data in (train, test):
-        check_rows(data, 20, 201)
+        check_rows(data, 20, 201, per_segment=("digit",))
         assert set(data.static["speaker"]) == {0, 1, 2}
         assert set(data.static["digit"]) == set(range(10))
+        # several words per utterance: the digit changes within utterances, the speaker not
+        changes = np.diff(data.static["digit"])[np.diff(data.groups["utterance"]) == 0]
+        assert (changes != 0).mean() > 0.1
         np.testing.assert_array_equal(data.targets["digit"], data.static["digit"])
     assert train.meta["n_utterances"] + train.meta["n_skipped"] == 30
     names = set(train.meta["value_names"]["speaker"])

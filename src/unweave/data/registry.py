@@ -88,12 +88,14 @@ def load_audio_data(name: str, split: str, root: str | Path | None = None, **opt
     Spoken Digit Dataset (``root`` default ``$UNWEAVE_DATA/fsdd``); ``timit`` reads the TIMIT
     layout (``root`` default ``$UNWEAVE_DATA/timit``). Options: ``features`` (``"stft"``,
     DBSE's, or ``"fbank"``, FHVAE's), ``segment``, ``shift``; for ``synthetic-speech`` also
-    ``n_speakers``, ``utterances_per_speaker`` and ``seed``.
+    ``n_speakers``, ``utterances_per_speaker``, ``words_per_utterance`` and ``seed``.
     """
     from unweave.data import speech
 
     common = {"features", "segment", "shift"}
-    extra = {"synthetic-speech": {"n_speakers", "utterances_per_speaker", "seed"}}
+    extra = {
+        "synthetic-speech": {"n_speakers", "utterances_per_speaker", "words_per_utterance", "seed"}
+    }
     check_known_keys("data.options", options, common | extra.get(name, set()))
     if name == "synthetic-speech":
         return speech.load_synthetic_speech(split, **options)

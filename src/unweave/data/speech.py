@@ -4,8 +4,9 @@ Every loader returns a :class:`~unweave.data.timeseries.SeriesData` whose rows a
 ``(N, segment, F)`` of one utterance's features, all observed:
 
 - ``static["speaker"]``: the speaker index (into ``meta["value_names"]["speaker"]``), plus
-  any label constant over an utterance (FSDD's and the synthetic set's ``digit``, TIMIT's
-  ``gender`` and ``dialect``);
+  the labels of each segment: FSDD's ``digit`` (one word per utterance), the synthetic set's
+  ``digit`` (the word under the segment's centre: its utterances are digit strings),
+  TIMIT's ``gender`` and ``dialect``;
 - ``groups``: ``utterance`` ``(N,)`` int64 index of the source utterance, 0..U-1 within the
   split, ``speaker_name`` and ``path`` (the file, or the synthetic utterance's id);
 - ``meta``: ``mean``/``std`` ``(F,)`` of the per-bin z-score fitted on the training split and
@@ -58,7 +59,8 @@ FBANK = {"n_mels": 80, "win_ms": 25, "hop_ms": 10}  # FHVAE's Kaldi FBank
 SETTINGS = {"stft": STFT, "fbank": FBANK}
 FEATURE_KINDS = tuple(SETTINGS)
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+HOP_SAMPLES = {"stft": STFT["hop_length"], "fbank": RATE * FBANK["hop_ms"] // 1000}
 
 # The TIMIT core test set: per dialect region two male and one female speaker (24 in all).
 TIMIT_CORE_TEST = {
@@ -122,12 +124,30 @@ def feature_names(kind: str) -> list[str]:
 
 @dataclass
 class _Utterance:
-    """One utterance before featurisation: its id, speaker name, static labels, wave reader."""
+    """One utterance before featurisation: its id, speaker name, static labels, wave reader,
+    and optionally its digit words ``(W, 3)`` int64 rows ``(digit, first sample, end sample)``
+    at 16 kHz, which label each segment ``static["digit"]`` by the word under its centre."""
 
     source: str
     speaker: str
     static: dict[str, int]
     wave: Callable[[], np.ndarray]  # () -> float32 (samples,) at 16 kHz
+    words: np.ndarray | None = None
+
+
+def words_at_segments(
+    words: np.ndarray, n_segments: int, segment: int, shift: int, hop: int
+) -> np.ndarray:
+    """The word label under the centre of each of ``n_segments`` segments: ``(n_segments,)``.
+
+    ``words`` ``(W, 3)``: rows ``(label, first sample, end sample)``. Segment ``k`` covers
+    frames ``k * shift .. k * shift + segment - 1`` of hop ``hop`` samples; its centre falls
+    in a word or, in a pause, is given the nearest word.
+    """
+    centre = (np.arange(n_segments) * shift + segment / 2) * hop
+    start, end = words[:, 1][None], words[:, 2][None]
+    distance = np.maximum(start - centre[:, None], 0) + np.maximum(centre[:, None] - end, 0)
+    return words[np.argmin(distance, axis=1), 0].astype(np.int64)
 
 
 def _build(
@@ -146,7 +166,7 @@ def _build(
     width = len(feature_names(kind))
     counts, meta = {}, {"skipped": {}}
     for split, utterances in splits.items():
-        rows, kept, skipped = [], [], []
+        rows, kept, skipped, segment_words = [], [], [], []
         with open(out / f"{split}.raw", "wb") as raw:
             for utt in tqdm(utterances, desc=f"{title} {split}", unit="file"):
                 feats = features_of(utt.wave(), kind)
@@ -156,6 +176,11 @@ def _build(
                 cut = segments(feats, segment, shift, name=utt.source)
                 raw.write(cut.astype(np.float32).tobytes())
                 rows.append(np.full(len(cut), len(kept), dtype=np.int64))
+                if utt.words is not None:
+                    hop = HOP_SAMPLES[kind]
+                    segment_words.append(
+                        words_at_segments(utt.words, len(cut), segment, shift, hop)
+                    )
                 kept.append(utt)
         if not kept:
             raise UnweaveError(
@@ -164,6 +189,7 @@ def _build(
             )
         utterance = np.concatenate(rows)
         counts[split] = len(utterance)
+        word = {"static/digit": np.concatenate(segment_words)} if segment_words else {}
         np.savez(
             out / f"{split}_labels.npz",
             utterance=utterance,
@@ -173,6 +199,7 @@ def _build(
                 f"static/{k}": np.array([u.static[k] for u in kept], dtype=np.int64)[utterance]
                 for k in kept[0].static
             },
+            **word,
         )
         meta["skipped"][split] = skipped
 
@@ -589,53 +616,85 @@ class _Espeak:
 
 @dataclass
 class SyntheticSpeech:
-    """Rendered utterances: ``waves`` (U float32 arrays at ``rate``), labels ``(U,)``."""
+    """Rendered utterances: ``waves`` (U float32 arrays at ``rate``), ``speaker`` ``(U,)``,
+    ``digits`` ``(U, W)`` (indices into ``DIGITS``, in spoken order) and ``bounds``
+    ``(U, W, 2)`` (first and end sample of each word)."""
 
     waves: list[np.ndarray]
     rate: int
-    speaker: np.ndarray  # (U,) index into voices
-    digit: np.ndarray  # (U,) index into DIGITS
+    speaker: np.ndarray
+    digits: np.ndarray
+    bounds: np.ndarray
     voices: list[Voice]
 
 
-def make_synthetic_speech(
-    n_speakers: int, utterances_per_speaker: int, seed: int = 0, first_speaker: int = 0
-) -> SyntheticSpeech:
-    """Spoken digits by synthetic speakers, rendered in-process by espeak-ng at 16 kHz.
+PAUSE_SECONDS = 0.08  # silence between the words of a digit string, and before and after it
+SILENCE_SHARE = 0.02  # samples below this share of the word's peak are trimmed as silence
 
-    Speakers are :func:`synthetic_voices` ``(seed, first_speaker, n_speakers)``. Each says
-    one digit word per utterance, the digits cycling through 0-9 in a seeded order; per
-    utterance the pitch moves by up to 3 and the rate by up to 8 words per minute around the
-    speaker's own. Voices, words and lengths follow the arguments (and espeakng-loader's
-    version); samples may differ slightly between processes (see :class:`_Espeak`).
+
+def _trim(wave: np.ndarray) -> np.ndarray:
+    """``wave`` without its leading and trailing silence (espeak-ng pads each call)."""
+    loud = np.flatnonzero(np.abs(wave) > SILENCE_SHARE * np.abs(wave).max())
+    return wave[loud[0] : loud[-1] + 1] if len(loud) else wave
+
+
+def make_synthetic_speech(
+    n_speakers: int,
+    utterances_per_speaker: int,
+    seed: int = 0,
+    first_speaker: int = 0,
+    words_per_utterance: int = 4,
+) -> SyntheticSpeech:
+    """Spoken digit strings by synthetic speakers, rendered in-process by espeak-ng at 16 kHz.
+
+    Speakers are :func:`synthetic_voices` ``(seed, first_speaker, n_speakers)``. Each
+    utterance is ``words_per_utterance`` digit words (a speaker's digits run through seeded
+    permutations of 0-9, so each digit is said equally often), rendered one word at a time
+    in one pitch and rate (within 3 and 8 words per minute of the speaker's own), trimmed of
+    silence and joined by pauses of ``PAUSE_SECONDS``: several words per utterance, so that
+    only the speaker stays constant over it, as in read sentences. Voices, words and
+    lengths follow the arguments (and espeakng-loader's version); samples may differ
+    slightly between processes (see :class:`_Espeak`).
     """
-    if utterances_per_speaker < 1:
-        raise UnweaveError(
-            f"utterances_per_speaker is {utterances_per_speaker}; expected a positive integer."
-        )
+    for name, value in (
+        ("utterances_per_speaker", utterances_per_speaker),
+        ("words_per_utterance", words_per_utterance),
+    ):
+        if not isinstance(value, int) or value < 1:
+            raise UnweaveError(f"{name} is {value!r}; expected a positive integer.")
     voices = synthetic_voices(seed, first_speaker, n_speakers)
     engine = _Espeak()
-    waves, speaker, digit = [], [], []
+    pause = np.zeros(round(PAUSE_SECONDS * RATE), dtype=np.float32)
+    waves, speaker, digits, bounds = [], [], [], []
     divisor = math.gcd(engine.rate, RATE)
+    n_words = utterances_per_speaker * words_per_utterance
     try:
         for k, voice in enumerate(voices):
             rng = np.random.default_rng([seed, first_speaker + k])
-            digits = rng.permutation(np.arange(utterances_per_speaker) % len(DIGITS))
-            for d in digits:
+            cycles = -(-n_words // len(DIGITS))
+            said = np.concatenate([rng.permutation(len(DIGITS)) for _ in range(cycles)])
+            for words in said[:n_words].reshape(utterances_per_speaker, words_per_utterance):
                 pitch = int(np.clip(voice.pitch + rng.integers(-3, 4), 0, 100))
                 rate = int(voice.rate + rng.integers(-8, 9))
-                samples = engine.say(DIGITS[d], voice, pitch, rate).astype(np.float32) / 32768
-                wave = resample_poly(samples, RATE // divisor, engine.rate // divisor)
-                waves.append(wave.astype(np.float32))
+                parts, spans, at = [pause], [], len(pause)
+                for d in words:
+                    samples = engine.say(DIGITS[d], voice, pitch, rate).astype(np.float32) / 32768
+                    word = _trim(resample_poly(samples, RATE // divisor, engine.rate // divisor))
+                    parts += [word.astype(np.float32), pause]
+                    spans.append((at, at + len(word)))
+                    at += len(word) + len(pause)
+                waves.append(np.concatenate(parts))
                 speaker.append(k)
-                digit.append(int(d))
+                digits.append(words)
+                bounds.append(spans)
     finally:
         engine.close()
     return SyntheticSpeech(
         waves=waves,
         rate=RATE,
         speaker=np.array(speaker, dtype=np.int64),
-        digit=np.array(digit, dtype=np.int64),
+        digits=np.array(digits, dtype=np.int64),
+        bounds=np.array(bounds, dtype=np.int64),
         voices=voices,
     )
 
@@ -648,28 +707,34 @@ def load_synthetic_speech(
     features: str = "stft",
     segment: int = 20,
     shift: int = 10,
+    words_per_utterance: int = 4,
 ) -> SeriesData:
-    """Synthetic multi-speaker spoken digits (:func:`make_synthetic_speech`), no files needed.
+    """Synthetic multi-speaker spoken digit strings (:func:`make_synthetic_speech`), no files.
 
     Train speakers are the seed's voices ``0..n-1`` and test speakers ``n..2n-1``: disjoint,
-    as speaker verification needs. Static: ``speaker`` (index within the split) and
-    ``digit`` (10, also in ``targets``). Segments as in :func:`load_fsdd`.
+    as speaker verification needs. Static: ``speaker`` (index within the split) and, per
+    segment, ``digit`` (10, the word under the segment's centre; also in ``targets``).
+    Segments as in :func:`load_fsdd`.
     """
     _check(split, features, segment, shift)
 
     def build(out: Path) -> None:
         splits = {}
         for k, part in enumerate(("train", "test")):
-            speech = make_synthetic_speech(n_speakers, utterances_per_speaker, seed, k * n_speakers)
+            speech = make_synthetic_speech(
+                n_speakers, utterances_per_speaker, seed, k * n_speakers, words_per_utterance
+            )
             splits[part] = [
                 _Utterance(
-                    source=f"{part}/{s:03d}-{speech.voices[s].name}/{i:04d}-{DIGITS[d]}",
+                    source=f"{part}/{s:03d}-{speech.voices[s].name}/{i:04d}-"
+                    + "-".join(DIGITS[d] for d in digits),
                     speaker=speech.voices[s].name,
-                    static={"speaker": int(s), "digit": int(d)},
+                    static={"speaker": int(s)},
                     wave=lambda w=wave: w,
+                    words=np.column_stack([digits, bounds]),
                 )
-                for i, (wave, s, d) in enumerate(
-                    zip(speech.waves, speech.speaker, speech.digit, strict=True)
+                for i, (wave, s, digits, bounds) in enumerate(
+                    zip(speech.waves, speech.speaker, speech.digits, speech.bounds, strict=True)
                 )
             ]
         _build(out, splits, features, segment, shift, "Synthetic speech")
@@ -679,6 +744,7 @@ def load_synthetic_speech(
         "espeakng_loader": importlib.metadata.version("espeakng-loader"),
         "n_speakers": n_speakers,
         "utterances_per_speaker": utterances_per_speaker,
+        "words_per_utterance": words_per_utterance,
         "seed": seed,
         "features": features,
         "settings": SETTINGS[features],
