@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
+import torch
+
+import unweave
 from unweave.training.config import resolve
 from unweave.training.run import train, write_atomic
 
@@ -34,3 +38,42 @@ def record(path: Path, results: dict, data: str, entry: dict) -> None:
     results[data] = entry
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, json.dumps(results, indent=1))
+
+
+def benchmark_methods(
+    data_sets: list[str],
+    methods: list[str],
+    root: Path,
+    runs: Path,
+    prefix: str,
+    folders: dict[str, str],
+    evaluate: Callable[[torch.nn.Module, Path, Path | None], dict],
+    out: Path,
+) -> dict:
+    """For every data set and method: :func:`ensure_run` (the data under ``root /
+    folders[data]``, or no root), then ``evaluate(model, run, data_root)`` timed; the figures,
+    with training and evaluation minutes, are merged into ``out``. Returns all results."""
+    results = json.loads(out.read_text()) if out.exists() else {}
+    for data in data_sets:
+        data_root = root / folders[data] if data in folders else None
+        rows = {}
+        for method in methods:
+            run, seconds = ensure_run(method, data, data_root, runs, prefix)
+            start = time.perf_counter()
+            report = evaluate(unweave.load(run), run, data_root)
+            rows[method] = {
+                **report,
+                "train_minutes": None if seconds is None else seconds / 60,
+                "eval_minutes": (time.perf_counter() - start) / 60,
+            }
+        results = record_methods(out, data, rows)
+    return results
+
+
+def record_methods(path: Path, data: str, methods: dict) -> dict:
+    """Merge ``methods`` (method -> figures) into ``path``'s entry for ``data``, keeping the
+    rows another process wrote meanwhile; returns all results."""
+    results = json.loads(path.read_text()) if path.exists() else {}
+    earlier = results.get(data, {}).get("methods", {})
+    record(path, results, data, {"methods": {**earlier, **methods}})
+    return results

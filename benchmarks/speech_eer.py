@@ -16,14 +16,11 @@ each with ``OMP_NUM_THREADS=1``): each merges its own rows into the JSON.
 from __future__ import annotations
 
 import argparse
-import json
-import time
 import warnings
 from pathlib import Path
 
-from common import ensure_run, record
+from common import benchmark_methods
 
-import unweave
 from unweave.metrics.speech import content_probe_report, speaker_verification_report
 from unweave.training.run import load_run_data
 
@@ -41,24 +38,16 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=["fhvae", "dbse"])
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
-    for data in args.data:
-        root = args.root / FOLDERS[data] if data in FOLDERS else None
-        methods = {}
-        for method in args.methods:
-            run, seconds = ensure_run(method, data, root, args.runs, "speech")
-            model = unweave.load(run)
-            train_data, test = load_run_data(run, "train"), load_run_data(run, "test")
-            start = time.perf_counter()
-            report = speaker_verification_report(model, train_data, test, lda_dims=args.lda_dims)
-            report.update(content_probe_report(model, train_data, test))
-            methods[method] = {
-                **report,
-                "train_minutes": None if seconds is None else seconds / 60,
-                "eval_minutes": (time.perf_counter() - start) / 60,
-            }
-        results = json.loads(OUT.read_text()) if OUT.exists() else {}  # another process's rows
-        earlier = results.get(data, {}).get("methods", {})
-        record(OUT, results, data, {"methods": {**earlier, **methods}})
+
+    def evaluate(model, run: Path, root: Path | None) -> dict:
+        train_data, test = load_run_data(run, "train"), load_run_data(run, "test")
+        report = speaker_verification_report(model, train_data, test, lda_dims=args.lda_dims)
+        report.update(content_probe_report(model, train_data, test))
+        return report
+
+    results = benchmark_methods(
+        args.data, args.methods, args.root, args.runs, "speech", FOLDERS, evaluate, OUT
+    )
     print(markdown(results))
 
 

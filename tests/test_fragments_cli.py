@@ -1,4 +1,4 @@
-"""The `unweave` command on content/style data: V3 on coloured MNIST digits."""
+"""The `unweave` command on content/style data: V3 and Two-Step on coloured MNIST digits."""
 
 from __future__ import annotations
 
@@ -27,16 +27,34 @@ TINY = [
 ]
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("fragments-cli")
+TINY_TWO_STEP = [
+    "data.options.n_samples=200",
+    "model.nf=4",
+    "model.encoder_dense=16",
+    "model.step1_epochs=1",
+    "train.max_epochs=2",
+    "train.batch_size=5",
+]
+
+
+def train_tiny(folder: Path, method: str, settings: list[str]) -> Path:
     result = run_cli(
-        *("train", "v3", "--data", "coloured-digits", "--root", str(MNIST), "--name", "v3"),
-        *("--runs-dir", str(folder / "runs"), *sets(*TINY)),
+        *("train", method, "--data", "coloured-digits", "--root", str(MNIST), "--name", method),
+        *("--runs-dir", str(folder / "runs"), *sets(*settings)),
         cwd=folder,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    return folder / "runs" / "v3"
+    return folder / "runs" / method
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    return train_tiny(tmp_path_factory.mktemp("fragments-cli"), "v3", TINY)
+
+
+@pytest.fixture(scope="module")
+def two_step_run(tmp_path_factory) -> Path:
+    return train_tiny(tmp_path_factory.mktemp("two-step-cli"), "two-step", TINY_TWO_STEP)
 
 
 def test_train_writes_a_v3_model_that_loads(run) -> None:
@@ -55,6 +73,33 @@ def test_evaluate_writes_the_content_style_figures(run, tmp_path) -> None:
         assert 0 <= report[key] <= 1, key
     assert report["probe/chance:content"] == pytest.approx(0.1)  # a permutation of 0-9 each
     assert Image.open(run / "codebook.png").format == "PNG"
+
+
+def test_swap_draws_the_digit_grid(run, tmp_path) -> None:
+    result = run_cli("swap", str(run), "--root", str(MNIST), "--n", "4", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    image = Image.open(run / "swap.png")
+    assert image.format == "PNG" and image.width == image.height >= 5 * 2 * 32
+
+
+def test_two_step_trains_and_evaluates_through_the_common_commands(two_step_run, tmp_path) -> None:
+    info = json.loads((two_step_run / "model.json").read_text())
+    assert info["method"] == "two-step" and info["modality"] == "fragments"
+    model = unweave.load(two_step_run)
+    assert model.pixel_std.item() > 0.1  # standardised by the training pixels
+    result = run_cli("evaluate", str(two_step_run), "--root", str(MNIST), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((two_step_run / "eval.json").read_text())
+    for key in (
+        "retrieval/content_code->content",
+        "probe/content from style code",
+        "ood/zero_shot",
+    ):
+        assert 0 <= report[key] <= 1, key
+    assert "codebook/purity" not in report  # no codebook
+    result = run_cli("swap", str(two_step_run), "--root", str(MNIST), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert Image.open(two_step_run / "swap.png").format == "PNG"
 
 
 def test_codebook_smaller_than_one_is_one_error_line(tmp_path, capsys, monkeypatch) -> None:

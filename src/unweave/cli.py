@@ -97,7 +97,9 @@ def swap(
 
     For a series run: swap.png (series decoded with another series' static code) and
     reconstruction.png. For a speech run: RUN/swaps/ with WAV files of utterances said in
-    another speaker's voice (Griffin-Lim) and their spectrograms, audio-swaps.png.
+    another speaker's voice (Griffin-Lim) and their spectrograms, audio-swaps.png. For a
+    content/style run: swap.png (rows keep the style of one fragment, columns take the
+    content of another); for notes also swap-audio/ with every swapped note as a WAV.
     """
     import torch
 
@@ -116,6 +118,14 @@ def swap(
 
         paths = save_audio_swaps(model.eval(), test, out or run / "swaps", n=min(n, 6))
         typer.echo("Audio swaps:\n" + "\n".join(f"  {p}" for p in paths))
+        return
+    if model.modality == "fragments":
+        from unweave.viz.fragments import save_fragment_swaps
+
+        paths = save_fragment_swaps(model, test, out or run / "swap.png", n=n)
+        typer.echo(f"Swap grid: {paths[0]}")
+        if len(paths) > 1:
+            typer.echo(f"Swapped notes: {len(paths) - 1} WAVs in {paths[1].parent}")
         return
     indices = pick_swap_sources(test, n)
     clips = prepare_frames(torch.from_numpy(test.x[indices]), model.config.image_size)
@@ -343,7 +353,8 @@ def evaluate(
         figure = run / "codebook.png"
         report = content_style_evaluation(model, train_data, test, ood, figure=figure)
         results.update(report)
-        typer.echo(f"codebook confusion matrix: {figure}")
+        if "codebook/purity" in report:
+            typer.echo(f"codebook confusion matrix: {figure}")
     if "probes" in groups:
         report = probe_report(model, train_data, test)
         results.update({f"probe/{k}": v for k, v in report.items()})

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import lightning.pytorch as pl
 import numpy as np
 import pytest
 import torch
+from torch.utils.data import DataLoader, default_collate
 
-from unweave.data.fragments import FragmentData
+from unweave.data.fragments import FragmentData, FragmentTorchDataset
 from unweave.errors import UnweaveError
 from unweave.models.two_step import (
     SPRITES_SETTINGS,
-    FragmentImages,
     TwoStep,
     TwoStepConfig,
     TwoStepModule,
@@ -51,10 +53,23 @@ def tiny(**settings) -> TwoStepConfig:
         "z_dim": 4,
         "hidden": 16,
         "encoder_dense": 32,
-        "batch_size": 20,
         **settings,
     }
     return TwoStepConfig.from_dict(values)
+
+
+def module_for(config: TwoStepConfig, data: FragmentData) -> TwoStepModule:
+    """The training module of a run with these model settings, standardised by ``data``."""
+    module = TwoStepModule({"model": dataclasses.asdict(config)})
+    module.model.prepare_for_data(data)
+    return module
+
+
+def loader(data: FragmentData, samples_per_batch: int) -> DataLoader:
+    """Shuffled (seeded) batches of samples, the last incomplete one dropped, as in training."""
+    generator = torch.Generator().manual_seed(0)
+    dataset = FragmentTorchDataset(data)
+    return DataLoader(dataset, samples_per_batch, shuffle=True, drop_last=True, generator=generator)
 
 
 def trainer(epochs: int, callbacks: list | None = None) -> pl.Trainer:
@@ -158,19 +173,32 @@ def test_config_errors_name_the_setting(settings: dict, message: str) -> None:
         TwoStepConfig.from_dict(settings)
 
 
-def test_fragment_images_serve_one_fragment_with_the_chosen_label() -> None:
+def test_batches_become_labelled_images_and_pixels_are_standardised() -> None:
     data = toy_shapes(5)
-    content, style = FragmentImages(data, "content"), FragmentImages(data, "style")
-    assert len(content) == 20
-    assert content[6]["x"].shape == (1, 16, 16)
-    assert content[6]["label"] == data.content[1, 2] and style[6]["label"] == data.style[1]
-    mean, std = content.pixel_statistics()
-    assert mean == pytest.approx(float(data.x.mean()), rel=1e-5)
-    assert std == pytest.approx(float(data.x.std()), rel=1e-5)
+    batch = default_collate([FragmentTorchDataset(data)[i] for i in (1, 3)])
+    x, labels = TwoStep(tiny()).batch_inputs(batch)
+    assert x.shape == (8, 1, 16, 16) and torch.equal(x[6], torch.from_numpy(data.x[3, 2]))
+    np.testing.assert_array_equal(labels, data.content[[1, 3]].ravel())
+    _, styles = TwoStep(tiny(label="style")).batch_inputs(batch)
+    np.testing.assert_array_equal(styles, np.repeat(data.style[[1, 3]], 4))
+    model = TwoStep(tiny())
+    model.prepare_for_data(data)
+    assert model.pixel_mean.item() == pytest.approx(float(data.x.mean()), rel=1e-5)
+    assert model.pixel_std.item() == pytest.approx(float(data.x.std()), rel=1e-5)
     with pytest.raises(UnweaveError, match="label is 'colour'"):
-        FragmentImages(data, "colour")
-    with pytest.raises(UnweaveError, match="pixel_statistics"):
-        TwoStepModule(tiny())
+        tiny(label="colour")
+
+
+def test_content_style_codes_follow_the_label() -> None:
+    torch.manual_seed(0)
+    x = torch.rand(2, 4, 1, 16, 16)
+    for label in ("content", "style"):
+        model = TwoStep(tiny(label=label, s_dim=3, z_dim=5)).eval()
+        content, style, atoms = model.content_style_codes(x)
+        s, z = model.encode_s(x.flatten(0, 1)), model.encode_z(x.flatten(0, 1))
+        expected = (s, z) if label == "content" else (z, s)
+        assert torch.equal(content, expected[0]) and torch.equal(style, expected[1])
+        assert atoms is None
 
 
 def test_schedule_rule_matches_the_reference_counters() -> None:
@@ -200,7 +228,7 @@ class Recorder(pl.Callback):
         self.where = (trainer.current_epoch, batch_idx)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        if trainer.current_epoch == module.config.step1_epochs - 1:
+        if trainer.current_epoch == module.model.config.step1_epochs - 1:
             self.states["step1"] = snapshot(module.model)
 
 
@@ -216,11 +244,11 @@ def test_step2_schedule_and_the_freeze_of_s(one_thread) -> None:
     """One step-1 epoch, then 8 step-2 epochs of 8 batches: the encoder and decoder step on
     batches 0 and 4 of step-2 epochs 0 and 4 only, before the adversary's step on every batch."""
     torch.manual_seed(0)
-    images = FragmentImages(toy_shapes(8, size=8))
-    config = tiny(height=8, width=8, nf=4, batch_size=4, step1_epochs=1)
-    module = TwoStepModule(config, images.pixel_statistics())
+    data = toy_shapes(8, size=8)
+    config = tiny(height=8, width=8, nf=4, step1_epochs=1)
+    module = module_for(config, data)
     recorder = Recorder()
-    trainer(1 + 8, [recorder]).fit(module, images.loader(config.batch_size))
+    trainer(1 + 8, [recorder]).fit(module, loader(data, 1))  # 8 batches of 4 images
     assert recorder.steps["s"] == [(0, b) for b in range(8)]
     assert recorder.steps["dist"] == [(1, 0), (1, 4), (5, 0), (5, 4)]
     assert recorder.steps["adv"] == [(e, b) for e in range(1, 9) for b in range(8)]
@@ -235,12 +263,13 @@ def test_a_tiny_run_learns_the_shape_from_s(one_thread) -> None:
     """Step 1 on 16x16 shapes with random positions and brightness: S predicts the shape of
     held-out images with >= 90% accuracy (chance 1/3)."""
     torch.manual_seed(0)
-    images = FragmentImages(toy_shapes(150))
+    data = toy_shapes(150)
     config = tiny(step1_epochs=12, lr_s=3e-3, s_dim=8)  # 360 steps: a rate above 1e-4
-    module = TwoStepModule(config, images.pixel_statistics())
-    trainer(config.step1_epochs).fit(module, images.loader(config.batch_size))
-    test = FragmentImages(toy_shapes(30, seed=1))
+    module = module_for(config, data)
+    trainer(config.step1_epochs).fit(module, loader(data, 5))  # 30 batches of 20 images
+    test = toy_shapes(30, seed=1)
     model = module.model.eval()
     with torch.no_grad():
-        predicted = model.s_classifier(model.encode_s(test.x)).argmax(-1)
-    assert (predicted == test.labels).float().mean() >= 0.9
+        images = torch.from_numpy(test.x).flatten(0, 1)
+        predicted = model.s_classifier(model.encode_s(images)).argmax(-1)
+    assert (predicted.numpy() == test.content.ravel()).mean() >= 0.9

@@ -1,8 +1,9 @@
 """Evaluation of a content/style model on fragment data: retrieval, codebook, leakage, OOD.
 
-Wires the measures of :mod:`unweave.metrics.content_style` to a trained model (V3: content
-codes are the quantised ``z_c``, content atoms the VQ indices, style codes ``z_s`` of each
-fragment) and to the ``train``, ``test`` and ``ood`` (held-out styles) splits.
+Wires the measures of :mod:`unweave.metrics.content_style` to a trained model's
+``content_style_codes`` (V3: the quantised ``z_c``, the style code ``z_s`` of each fragment and
+the VQ atoms; Two-Step: S and Z, no atoms) and to the ``train``, ``test`` and ``ood``
+(held-out styles) splits. Codebook measures apply to models with atoms only.
 """
 
 from __future__ import annotations
@@ -28,25 +29,19 @@ from unweave.metrics.content_style import (
 def fragment_codes(
     model: torch.nn.Module, data: FragmentData, batch_size: int = 64
 ) -> dict[str, np.ndarray]:
-    """Per fragment ``(N * n, ...)``: ``content`` codes (quantised), ``style`` codes, VQ
-    ``atom`` indices, and the ``content_label`` / ``style_label`` of each fragment."""
+    """Per fragment ``(N * n, ...)``: ``content`` and ``style`` codes, the codebook ``atom``
+    indices (models with a codebook only), and the ``content_label`` / ``style_label``."""
     model.eval()
     device = next(model.parameters()).device
-    content, style, atoms = [], [], []
+    parts: dict[str, list[torch.Tensor]] = {"content": [], "style": [], "atom": []}
     for start in range(0, len(data), batch_size):
         x = torch.from_numpy(np.asarray(data.x[start : start + batch_size], dtype=np.float32))
-        latents = model.encode(x.to(device))
-        content.append(latents.dynamic.mean.flatten(0, 1).cpu())
-        style.append(latents.extras["style_fragments"].flatten(0, 1).cpu())
-        atoms.append(latents.extras["content_indices"].flatten().cpu())
+        for name, value in zip(parts, model.content_style_codes(x.to(device)), strict=True):
+            if value is not None:
+                parts[name].append(value.cpu())
     _, content_label, style_label = data.fragments()
-    return {
-        "content": torch.cat(content).numpy(),
-        "style": torch.cat(style).numpy(),
-        "atom": torch.cat(atoms).numpy(),
-        "content_label": content_label,
-        "style_label": style_label,
-    }
+    codes = {name: torch.cat(values).numpy() for name, values in parts.items() if values}
+    return {**codes, "content_label": content_label, "style_label": style_label}
 
 
 def content_style_evaluation(
@@ -57,8 +52,9 @@ def content_style_evaluation(
     figure: Path | None = None,
     max_fragments: int = 2000,
 ) -> dict[str, Any]:
-    """Retrieval PR-AUCs, codebook purity (and the confusion figure at ``figure``), leakage
-    probes and, with ``ood``, zero- and few-shot classification of held-out styles.
+    """Retrieval PR-AUCs, codebook purity (and the confusion figure at ``figure``; models
+    with a codebook), leakage probes and, with ``ood``, zero- and few-shot classification of
+    held-out styles (zero-shot content from the atoms, or from the content codes without).
 
     Retrieval uses the first ``max_fragments`` test fragments (all pairs are compared)."""
     codes = {name: fragment_codes(model, data) for name, data in (("train", train), ("test", test))}
@@ -73,13 +69,14 @@ def content_style_evaluation(
             te["style_label"][keep],
         ).items()
     }
-    n_atoms = int(model.config.codebook_size)
-    matrix = codebook_confusion(te["atom"], te["content_label"], n_atoms)
-    report["codebook/purity"] = codebook_purity(matrix)
-    report["codebook/atoms_used"] = int(len(np.unique(te["atom"])))
-    if figure is not None:
-        names = test.meta.get("value_names", {}).get("content", range(matrix.shape[1]))
-        plot_confusion(matrix, [f"atom {i}" for i in range(n_atoms)], list(names), figure)
+    if "atom" in te:
+        n_atoms = int(model.config.codebook_size)
+        matrix = codebook_confusion(te["atom"], te["content_label"], n_atoms)
+        report["codebook/purity"] = codebook_purity(matrix)
+        report["codebook/atoms_used"] = int(len(np.unique(te["atom"])))
+        if figure is not None:
+            names = test.meta.get("value_names", {}).get("content", range(matrix.shape[1]))
+            plot_confusion(matrix, [f"atom {i}" for i in range(n_atoms)], list(names), figure)
     for label, other in (("content", "style"), ("style", "content")):
         leak = leakage_report(
             tr[other], tr[f"{label}_label"], te[other], te[f"{label}_label"],
@@ -90,8 +87,9 @@ def content_style_evaluation(
         report[f"probe/chance:{label}"] = leak["chance"]
     if ood is not None:
         od = fragment_codes(model, ood)
+        content = "atom" if "atom" in tr else "content"
         shots = few_shot_accuracy(
-            tr["atom"], tr["content_label"], od["atom"], od["content_label"],
+            tr[content], tr["content_label"], od[content], od["content_label"],
             od["style"], od["style_label"],
         )  # fmt: skip
         report.update({f"ood/{k}": v for k, v in shots.items()})

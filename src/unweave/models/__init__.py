@@ -11,6 +11,7 @@ from unweave.models.dbse import DBSE, DBSEConfig
 from unweave.models.dsvae import DSVAE, DSVAEConfig
 from unweave.models.fhvae import FHVAE, FHVAEConfig
 from unweave.models.series import SeriesDBSE, SeriesModel, SeriesVAE, SeriesVAEConfig
+from unweave.models.two_step import TwoStep, TwoStepConfig
 from unweave.models.v3 import V3, V3Config
 
 #: Method name -> model class, per modality of the data ("video" frames or "series").
@@ -18,7 +19,7 @@ MODELS: dict[str, dict[str, type]] = {
     "video": {"dbse": DBSE, "dsvae": DSVAE},
     "series": {"dbse": SeriesDBSE, "seqvae": SeriesVAE},
     "audio": {"dbse": AudioDBSE, "fhvae": FHVAE},
-    "fragments": {"v3": V3},
+    "fragments": {"v3": V3, "two-step": TwoStep},
 }
 
 
@@ -57,6 +58,8 @@ __all__ = [
     "SeriesModel",
     "SeriesVAE",
     "SeriesVAEConfig",
+    "TwoStep",
+    "TwoStepConfig",
     "VideoVAEConfig",
     "build_model",
     "model_class",

@@ -95,17 +95,21 @@ class TwoStepConfig:
     lr_dist: float = 1e-4  # step 2, Z-encoder + decoder: Adam(lr=1e-4, beta_1=0.5)
     beta1_dist: float = 0.5
     lr_adv: float = 0.01  # step 2, adversary: Keras 'sgd' (lr 0.01, no momentum)
-    step1_epochs: int = 40
-    step2_epochs: int = 10000  # params['nb_epoch']: the script runs until stopped
+    step1_epochs: int = 40  # step 2 runs for the rest of train.max_epochs (the script's
+    # params['nb_epoch'] is 10000: it runs until stopped)
     dilute_batches: int = 4  # params['diluteDist']
     dilute_epochs: int = 4  # params['dilutedDistEpoch']
-    batch_size: int = 100
+    label: str = "content"  # the factor S encodes: the fragments' "content" or their "style"
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], where: str = "model") -> TwoStepConfig:
         """Build from a dict, naming unknown keys and impossible values."""
         check_known_keys(where, values, {f.name for f in dataclasses.fields(cls)})
         config = cls(**values)
+        if config.label not in LABELS:
+            raise UnweaveError(
+                f"{where}.label is '{config.label}'; expected one of: {', '.join(LABELS)}."
+            )
         if config.recon_loss not in RECON_LOSSES:
             raise UnweaveError(
                 f"{where}.recon_loss is '{config.recon_loss}'; expected one of: "
@@ -136,7 +140,6 @@ class TwoStepConfig:
             "step1_epochs",
             "dilute_batches",
             "dilute_epochs",
-            "batch_size",
         ):
             if getattr(config, name) < 1:
                 raise UnweaveError(f"{where}.{name} is {getattr(config, name)}; expected >= 1.")
@@ -283,6 +286,52 @@ class TwoStep(nn.Module):
         self.register_buffer("pixel_std", torch.tensor(1.0))
         init_keras_weights(self)
 
+    @staticmethod
+    def training_module(config: dict[str, Any]) -> TwoStepModule:
+        """The LightningModule that trains this model: its two steps need their own loop."""
+        return TwoStepModule(config)
+
+    def prepare_for_data(self, data: FragmentData) -> None:
+        """Standardise by the scalar mean and (population) std of every training pixel, as
+        ``train_proc.py`` does (read in blocks: the data may be memmapped)."""
+        total, squares, count = 0.0, 0.0, 0
+        for start in range(0, len(data), 256):
+            block = np.asarray(data.x[start : start + 256], dtype=np.float64)
+            total, squares, count = (
+                total + block.sum(),
+                squares + (block**2).sum(),
+                count + block.size,
+            )
+        mean = total / count
+        self.set_pixel_statistics(mean, math.sqrt(max(squares / count - mean**2, 0.0)))
+
+    def batch_inputs(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """A fragment batch (``x`` ``(B, n, C, H, W)``, ``content`` ``(B, n)``, ``style``
+        ``(B,)``) -> images ``(B * n, C, H, W)`` and their ``config.label`` ``(B * n,)``."""
+        x = batch["x"].float()
+        n = x.shape[1]
+        if self.config.label == "content":
+            labels = batch["content"].reshape(-1)
+        else:
+            labels = batch["style"].repeat_interleave(n)
+        return x.flatten(0, 1), labels.long()
+
+    @torch.no_grad()
+    def content_style_codes(
+        self, x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Fragments ``(B, n, C, H, W)`` -> content codes ``(B * n, .)`` and style codes
+        ``(B * n, .)``: S for the labelled factor and Z for the other; no codebook atoms."""
+        images = x.flatten(0, 1)
+        s, z = self.encode_s(images), self.encode_z(images)
+        return (s, z, None) if self.config.label == "content" else (z, s, None)
+
+    @torch.no_grad()
+    def decode_content_style(self, content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        """Codes of :meth:`content_style_codes`, ``(M, .)`` each -> images ``(M, C, H, W)``."""
+        s, z = (content, style) if self.config.label == "content" else (style, content)
+        return self.decode(z, s)
+
     def set_pixel_statistics(self, mean: float, std: float) -> None:
         """The training pixels' scalar mean and std, used when ``config.standardise``."""
         if not std > 0:
@@ -397,32 +446,22 @@ def encoder_update_due(step2_epoch: int, batch_idx: int, config: TwoStepConfig) 
 class TwoStepModule(pl.LightningModule):
     """Trains :class:`TwoStep` in the reference's two steps, with manual optimisation.
 
-    Epochs ``0 .. step1_epochs - 1`` are step 1; later epochs are step 2 (set the Trainer's
-    ``max_epochs`` to ``step1_epochs + step2_epochs``). Batches are dicts with ``"x"``
-    ``(B, C, H, W)`` and ``"label"`` ``(B,)``, e.g. from :meth:`FragmentImages.loader`.
-    ``pixel_statistics`` (mean, std of the training pixels) is required when standardising.
+    ``config`` is a run configuration (``config["model"]`` the :class:`TwoStepConfig`
+    settings). Epochs ``0 .. step1_epochs - 1`` are step 1; the rest of the Trainer's
+    ``max_epochs`` are step 2. Batches are fragment batches (see :meth:`TwoStep.batch_inputs`).
+    When standardising, call ``module.model.prepare_for_data(train_data)`` before training
+    (:func:`unweave.training.run.train` does).
     """
 
-    def __init__(
-        self, config: TwoStepConfig, pixel_statistics: tuple[float, float] | None = None
-    ) -> None:
+    def __init__(self, config: dict[str, Any]) -> None:
         super().__init__()
-        self.save_hyperparameters(
-            {"config": dataclasses.asdict(config), "pixel_statistics": pixel_statistics}
-        )
+        self.save_hyperparameters({"config": config})
         self.automatic_optimization = False
         self.config = config
-        self.model = TwoStep(config)
-        if config.standardise:
-            if pixel_statistics is None:
-                raise UnweaveError(
-                    "Two-Step standardises pixels (model.standardise); pass the training "
-                    "set's pixel_statistics (FragmentImages.pixel_statistics())."
-                )
-            self.model.set_pixel_statistics(*pixel_statistics)
+        self.model = TwoStep(TwoStepConfig.from_dict(config["model"]))
 
     def in_step1(self) -> bool:
-        return self.current_epoch < self.config.step1_epochs
+        return self.current_epoch < self.model.config.step1_epochs
 
     def on_train_epoch_start(self) -> None:
         """Freeze the S-encoder and S-classifier (no gradient, inference mode) in step 2."""
@@ -433,7 +472,7 @@ class TwoStepModule(pl.LightningModule):
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         """S parts (Adam), Z-encoder + decoder (Adam, beta1 0.5), adversary (SGD)."""
-        c, m = self.config, self.model
+        c, m = self.model.config, self.model
         s_params = [*m.s_encoder.parameters(), *m.s_classifier.parameters()]
         dist_params = [*m.z_encoder.parameters(), *m.decoder.parameters()]
         return [
@@ -448,15 +487,15 @@ class TwoStepModule(pl.LightningModule):
         optimizer.step()
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        x, labels = batch["x"], batch["label"]
+        x, labels = self.model.batch_inputs(batch)
         opt_s, opt_dist, opt_adv = self.optimizers()
         if self.in_step1():
             terms = self.model.classifier_loss(x, labels)
             self.update(opt_s, terms["loss"])
             self.log_dict({f"train/{k}": v for k, v in terms.items()}, batch_size=len(x))
             return
-        step2_epoch = self.current_epoch - self.config.step1_epochs
-        if encoder_update_due(step2_epoch, batch_idx, self.config):
+        step2_epoch = self.current_epoch - self.model.config.step1_epochs
+        if encoder_update_due(step2_epoch, batch_idx, self.model.config):
             terms = self.model.loss(x, labels)
             self.update(opt_dist, terms["loss"])
             self.log_dict({f"train/{k}": v for k, v in terms.items()}, batch_size=len(x))
@@ -468,43 +507,3 @@ class TwoStepModule(pl.LightningModule):
         terms = self.model.adversary_loss(z, labels)
         self.update(opt_adv, terms["loss"])
         self.log_dict({f"train/{k}": v for k, v in terms.items()}, batch_size=len(x))
-
-
-class FragmentImages(torch.utils.data.Dataset):
-    """Every fragment of a :class:`FragmentData` as one image, labelled by one factor.
-
-    Serves ``{"x": float32 (C, H, W), "label": int64 ()}``; ``label`` is ``"content"`` (the
-    fragment's content, e.g. the digit) or ``"style"`` (its sample's style).
-    """
-
-    def __init__(self, data: FragmentData, label: str = "content") -> None:
-        if label not in LABELS:
-            raise UnweaveError(f"The label is '{label}'; expected one of: {', '.join(LABELS)}.")
-        x, content, style = data.fragments()
-        self.x = torch.from_numpy(np.array(x, dtype=np.float32))
-        self.labels = torch.from_numpy((content if label == "content" else style).astype(np.int64))
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        return {"x": self.x[index], "label": self.labels[index]}
-
-    def pixel_statistics(self) -> tuple[float, float]:
-        """Mean and (population) std over every pixel, as ``train_proc.py`` standardises."""
-        values = self.x.double()
-        return float(values.mean()), float(values.std(correction=0))
-
-    def loader(self, batch_size: int, seed: int = 0) -> torch.utils.data.DataLoader:
-        """Shuffled batches (seeded) of ``batch_size``; the last incomplete batch is dropped."""
-        if len(self) < batch_size:
-            raise UnweaveError(
-                f"There are {len(self)} fragments, fewer than one batch of {batch_size}."
-            )
-        return torch.utils.data.DataLoader(
-            self,
-            batch_size=batch_size,
-            shuffle=True,
-            drop_last=True,
-            generator=torch.Generator().manual_seed(seed),
-        )

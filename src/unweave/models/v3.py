@@ -365,6 +365,25 @@ class V3(nn.Module):
             extras={"content_indices": indices, "content_pre_vq": z_c, "style_fragments": z_s},
         )
 
+    @torch.no_grad()
+    def content_style_codes(
+        self, x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Fragments ``(B, n, C, H, W)`` -> per fragment ``(B * n, .)``: the quantised content
+        code, the style code ``z_s`` and the codebook atom ``(B * n,)``."""
+        latents = self.encode(x)
+        return (
+            latents.dynamic.mean.flatten(0, 1),
+            latents.extras["style_fragments"].flatten(0, 1),
+            latents.extras["content_indices"].flatten(),
+        )
+
+    @torch.no_grad()
+    def decode_content_style(self, content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        """Codes of :meth:`content_style_codes`, ``(M, d_c)`` and ``(M, d_s)`` -> fragments
+        ``(M, C, H, W)``."""
+        return self.decoder(content, style)
+
     def content_indices(self, x: torch.Tensor) -> torch.Tensor:
         """Fragments ``(B, n, C, H, W)`` -> the codebook atom of each fragment ``(B, n)``."""
         return self.quantize(self.fragment_codes(x)[0])[1]

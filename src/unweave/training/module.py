@@ -8,7 +8,15 @@ import lightning.pytorch as pl
 import torch
 
 from unweave.data.registry import data_modality
-from unweave.models import build_model
+from unweave.models import build_model, model_class
+
+
+def build_module(config: dict[str, Any]) -> pl.LightningModule:
+    """The LightningModule that trains ``config``: the model's own (``training_module``, e.g.
+    Two-Step's two steps with three optimisers) or :class:`UnweaveModule`."""
+    cls = model_class(config["method"], data_modality(config["data"]["name"]))
+    own = getattr(cls, "training_module", None)
+    return UnweaveModule(config) if own is None else own(config)
 
 
 class UnweaveModule(pl.LightningModule):

@@ -29,7 +29,7 @@ from unweave.data.timeseries import SeriesData
 from unweave.errors import UnweaveError
 from unweave.export import export_model
 from unweave.training.datamodule import SequenceDataModule
-from unweave.training.module import UnweaveModule
+from unweave.training.module import build_module
 
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
 
@@ -214,7 +214,7 @@ def with_settings_from_data(
 
 
 def check_model_takes_data(
-    module: UnweaveModule, datamodule: SequenceDataModule, rows: np.ndarray | None
+    module: pl.LightningModule, datamodule: SequenceDataModule, rows: np.ndarray | None
 ) -> None:
     """Run the loss on two training sequences (of ``rows``, the first epoch's, when the model
     trains on part of the data per epoch) so a shape mismatch fails before anything is written.
@@ -260,7 +260,7 @@ def train(
     config = with_settings_from_data(config, datamodule.train_data)
     seed = config["train"]["seed"]
     pl.seed_everything(seed, workers=True, verbose=False)
-    module = UnweaveModule(config)
+    module = build_module(config)
     prepare = getattr(module.model, "prepare_for_data", None)
     if prepare is not None:
         prepare(datamodule.train_data)
