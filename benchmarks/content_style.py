@@ -27,7 +27,7 @@ from unweave.viz.fragments import save_fragment_swaps
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "content_style.json"
-FOLDERS = {"coloured-digits": "mnist"}
+FOLDERS = {"coloured-digits": "mnist", "sprites-fragments": "sprites-lpc"}
 COLUMNS = {
     "retrieval/content_code->content": "content code -> content (high)",
     "retrieval/style_code->style": "style code -> style (high)",

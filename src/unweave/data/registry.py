@@ -21,7 +21,7 @@ SERIES_DATASETS = (
 )
 
 AUDIO_DATASETS = ("synthetic-speech", "fsdd", "timit")
-FRAGMENT_DATASETS = ("coloured-digits", "notes")
+FRAGMENT_DATASETS = ("coloured-digits", "notes", "sprites-fragments")
 
 
 def data_modality(name: str) -> str:
@@ -63,7 +63,9 @@ def load_fragment_data(
     ``coloured-digits`` reads MNIST IDX files (``root`` default ``$UNWEAVE_DATA/mnist``;
     options ``n_samples``, ``n_fragments``, ``seed``, ``extra``); ``notes`` renders the General
     MIDI sound font of pretty-midi, no files needed (options ``n_samples_per_instrument``,
-    ``seed``, ``bins``, ``soundfont``).
+    ``seed``, ``bins``, ``soundfont``); ``sprites-fragments`` serves the frames of Sprites clips
+    (``root`` default ``$UNWEAVE_DATA/sprites-lpc``; options ``image_size``, ``test_actions``,
+    ``seed``).
     """
     if name == "coloured-digits":
         from unweave.data.coloured_digits import load_coloured_digits
@@ -76,6 +78,11 @@ def load_fragment_data(
         allowed = {"n_samples_per_instrument", "seed", "bins", "soundfont"}
         check_known_keys("data.options", options, allowed)
         return load_notes(split, **options)
+    if name == "sprites-fragments":
+        from unweave.data.sprites_fragments import load_sprites_fragments
+
+        check_known_keys("data.options", options, {"image_size", "test_actions", "seed"})
+        return load_sprites_fragments(split, _data_root(name, root, "sprites-lpc"), **options)
     raise UnweaveError(
         f"Unknown data set '{name}'; expected one of: {', '.join(FRAGMENT_DATASETS)}."
     )
