@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from helpers import TINY_MODEL, random_clips
+from lightning.pytorch.callbacks import Callback
 from safetensors.torch import load_file
 
 import unweave
@@ -50,6 +51,32 @@ def test_resume_continues_as_if_never_stopped(tmp_path):
     a = load_file(str(tmp_path / "straight" / "model.safetensors"))
     b = load_file(str(tmp_path / "stopped" / "model.safetensors"))
     assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+class Crash(Callback):
+    """Kills the run at the start of epoch ``epoch``, as a crash or a kill would."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer, module) -> None:
+        if trainer.current_epoch == self.epoch:
+            raise RuntimeError("simulated crash")
+
+
+def test_a_run_killed_mid_way_resumes_from_its_last_epoch(tmp_path):
+    data = random_clips()
+    config = tiny_config(epochs=4)
+    train(config, tmp_path / "straight", train_data=data, **QUIET)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(config, tmp_path / "killed", train_data=data, extra_callbacks=[Crash(2)], **QUIET)
+    last = tmp_path / "killed" / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["epoch"] == 1  # written after epochs 0 and 1
+    assert [p.name for p in last.parent.iterdir()] == ["last.ckpt"]
+    train(config, tmp_path / "killed", resume=True, train_data=data, **QUIET)
+    a = load_file(str(tmp_path / "straight" / "model.safetensors"))
+    b = load_file(str(tmp_path / "killed" / "model.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 

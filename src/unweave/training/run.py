@@ -138,12 +138,15 @@ def build_trainer(
     ``overrides`` replace Trainer arguments; ``extra_callbacks`` are added to unweave's own.
     """
     train, hw = config["train"], config["trainer"]
+    # One file, checkpoints/last.ckpt, rewritten every checkpoint_every_n_epochs epochs. Since
+    # Lightning 2.6, save_last=True writes "last" only when a top-k file was saved in the same
+    # step, so save_top_k=0 with save_last=True never wrote it mid-run; the latest (top-1,
+    # no monitor) checkpoint under the name "last" does.
     checkpoint = ModelCheckpoint(
-        dirpath=run_dir / "checkpoints",
-        filename="epoch{epoch:04d}",
-        auto_insert_metric_name=False,
-        save_top_k=0,
-        save_last=True,
+        dirpath=run_dir / LAST_CHECKPOINT.parent,
+        filename=LAST_CHECKPOINT.stem,
+        save_top_k=1,
+        enable_version_counter=False,
         every_n_epochs=train["checkpoint_every_n_epochs"],
     )
     settings = {
