@@ -1,4 +1,5 @@
-"""The ``unweave`` command: demo, data, train, swap, probe, judge, evaluate, report, compare.
+"""The ``unweave`` command: demo, data, train, swap, traverse, probe, judge, evaluate, report,
+compare, study, downstream.
 
 Every user error is one sentence on stderr and exit status 2 (see ``errors.UnweaveError``).
 """
@@ -48,13 +49,19 @@ def _quiet_library_warnings() -> None:
 
 @app.command()
 def train(
-    method: Annotated[str, typer.Argument(help="dbse or dsvae (video); dbse or seqvae (series).")],
+    method: Annotated[
+        str,
+        typer.Argument(
+            help="dbse, dsvae (video); dbse, seqvae (series); fhvae, dbse (speech); v3, "
+            "two-step (content/style); beta-vae, beta-tcvae, factor-vae (images)."
+        ),
+    ],
     data: Annotated[
         str,
         typer.Option(
             "--data",
-            help="Video: toy-sprites, sprites, frames. Series: synthetic-series, etth1, "
-            "etth2, physionet, air-quality.",
+            help="A data set of 'unweave data list', e.g. toy-sprites, sprites, etth1, fsdd, "
+            "coloured-digits, dsprites.",
         ),
     ] = "toy-sprites",
     root: RootOption = None,
@@ -133,6 +140,83 @@ def swap(
     png = save_swap_png(clips, grid, out or run / "swap.png", scale=2)
     gif = save_swap_gif(clips, grid, png.with_suffix(".gif"))
     typer.echo(f"Swap grid: {png}\nAnimated:  {gif}")
+
+
+@app.command()
+def traverse(
+    run: Annotated[Path, typer.Argument(help="A run of an image model (dsprites, shapes3d).")],
+    out: Annotated[Path | None, typer.Option(help="PNG path (default RUN/traversal.png).")] = None,
+    n: Annotated[int, typer.Option(min=1, max=6, help="Images traversed side by side.")] = 3,
+    root: RootOption = None,
+    seed: Annotated[int, typer.Option(help="Seed of the images drawn.")] = 0,
+) -> None:
+    """Latent traversals: one row per code dimension, moved from -2 to +2 around an image."""
+    import numpy as np
+
+    from unweave.export import load
+    from unweave.metrics.images import model_representation
+    from unweave.training.run import load_run_data
+    from unweave.viz.traversal import save_traversals
+
+    model = load(run)
+    if model.modality != "images":
+        raise UnweaveError(f"{run} holds a {model.modality} model; traversals are for images.")
+    data = load_run_data(run, "test", root)
+    rng = np.random.default_rng(seed)
+    images = data.observations_from_factors(data.sample_factors(n, rng), rng)
+    spread = model_representation(model)(
+        data.observations_from_factors(data.sample_factors(2000, rng), rng)
+    ).std(0)
+    path = save_traversals(model, images, out or run / "traversal.png", spread=spread)
+    typer.echo(f"Traversals: {path}")
+
+
+@app.command()
+def study(
+    methods: Annotated[
+        str, typer.Option(help="Comma-separated methods, e.g. beta-vae,beta-tcvae,factor-vae.")
+    ] = "beta-vae,beta-tcvae,factor-vae",
+    data: Annotated[str, typer.Option("--data", help="dsprites or shapes3d.")] = "dsprites",
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0,1,2",
+    out: Annotated[
+        Path | None, typer.Option(help="Study folder (default studies/DATA-PRESET).")
+    ] = None,
+    root: RootOption = None,
+    preset: Annotated[str, typer.Option(help="Preset size: cpu or paper.")] = "cpu",
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a setting of every run, SECTION.KEY=VALUE."),
+    ] = None,
+    metric_preset: Annotated[
+        str, typer.Option(help="'reference' (disentanglement_lib's samples) or 'fast'.")
+    ] = "reference",
+    jobs: Annotated[int, typer.Option(min=1, help="Runs at a time (cores are shared).")] = 1,
+) -> None:
+    """Methods x seeds on a ground-truth image set -> the classic metrics, mean +- std; a
+    table, a plot and every run's figures. Rerun to resume where it stopped."""
+    from unweave.study import markdown, run_study
+
+    folder = out or Path("studies") / f"{data}-{preset}"
+    summary = run_study(
+        [m.strip() for m in methods.split(",") if m.strip()],
+        _integers(seeds, "--seeds"),
+        data,
+        folder,
+        str(root) if root else None,
+        preset,
+        set_ or [],
+        metric_preset,
+        jobs,
+    )
+    typer.echo(markdown(summary["table"], len(summary["seeds"])))
+    typer.echo(f"Written: {folder}/study.json, study.md, study.png")
+
+
+def _integers(text: str, option: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UnweaveError(f"{option} is '{text}'; expected comma-separated integers.") from None
 
 
 def _reconstruction_path(swap_png: Path) -> Path:
@@ -281,6 +365,7 @@ METRIC_GROUPS = {
     "video": ("probes", "judge", "classic"),
     "audio": ("verification", "content"),
     "fragments": ("content_style",),
+    "images": ("classic",),
 }
 
 
@@ -306,6 +391,14 @@ def evaluate(
         int | None,
         typer.Option(min=1, help="Speech: also score EERs after an LDA fitted on train speakers."),
     ] = None,
+    metric_preset: Annotated[
+        str,
+        typer.Option(
+            help="Images: 'reference' (disentanglement_lib's sample sizes; ~30 min of CPU) or "
+            "'fast' (small samples, the fast DCI backend)."
+        ),
+    ] = "reference",
+    seed: Annotated[int, typer.Option(help="Images: seed of the metrics' draws.")] = 0,
 ) -> None:
     """Evaluate a run; merges the figures into RUN/eval.json and prints them."""
     from unweave.export import load
@@ -339,7 +432,8 @@ def evaluate(
         )
         check_judge(judge, info, model, test)
     # Every group but the judge protocol also reads the training split: load it once.
-    train_data = load_run_data(run, "train", root) if set(groups) - {"judge"} else None
+    needs_train = bool(set(groups) - {"judge"}) and model.modality != "images"
+    train_data = load_run_data(run, "train", root) if needs_train else None
     if "verification" in groups:
         report = speaker_verification_report(model, train_data, test, lda_dims=lda_dims)
         results.update({f"verification/{k}": v for k, v in report.items()})
@@ -358,7 +452,12 @@ def evaluate(
     if "probes" in groups:
         report = probe_report(model, train_data, test)
         results.update({f"probe/{k}": v for k, v in report.items()})
-    if "classic" in groups:
+    if "classic" in groups and model.modality == "images":
+        from unweave.metrics.images import ground_truth_report
+
+        report = ground_truth_report(model, test, seed=seed, preset=metric_preset)
+        results.update({f"classic/{k}": v for k, v in report.items()})
+    elif "classic" in groups:
         report = classic_report(model, train_data, test)
         results.update({f"classic/{k}": v for k, v in report.items()})
     if "judge" in groups:
@@ -465,11 +564,17 @@ def demo(
 @data_app.command("list")
 def data_list() -> None:
     """The data sets unweave knows and what is in the cache."""
+    from unweave.data import registry
     from unweave.data.cache import cache_root
-    from unweave.data.registry import SEQUENCE_DATASETS, SERIES_DATASETS
 
-    typer.echo("Video data sets: " + ", ".join(SEQUENCE_DATASETS))
-    typer.echo("Series data sets: " + ", ".join(SERIES_DATASETS))
+    for kind, names in (
+        ("Video", registry.SEQUENCE_DATASETS),
+        ("Series", registry.SERIES_DATASETS),
+        ("Speech", registry.AUDIO_DATASETS),
+        ("Content/style", registry.FRAGMENT_DATASETS),
+        ("Ground-truth images", registry.IMAGE_DATASETS),
+    ):
+        typer.echo(f"{kind} data sets: " + ", ".join(names))
     root = cache_root()
     typer.echo(f"Cache: {root}")
     for kind in sorted(p for p in root.glob("*") if p.is_dir()) if root.exists() else []:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
 from unweave.data.base import SequenceData
 from unweave.data.fragments import FragmentData
+from unweave.data.ground_truth import GroundTruthImages
 from unweave.data.timeseries import SeriesData
 from unweave.errors import UnweaveError, check_known_keys
 
@@ -22,6 +24,7 @@ SERIES_DATASETS = (
 
 AUDIO_DATASETS = ("synthetic-speech", "fsdd", "timit")
 FRAGMENT_DATASETS = ("coloured-digits", "notes", "sprites-fragments")
+IMAGE_DATASETS = ("dsprites", "shapes3d")
 
 
 def data_modality(name: str) -> str:
@@ -31,20 +34,23 @@ def data_modality(name: str) -> str:
         ("series", SERIES_DATASETS),
         ("audio", AUDIO_DATASETS),
         ("fragments", FRAGMENT_DATASETS),
+        ("images", IMAGE_DATASETS),
     ):
         if name in names:
             return modality
     raise UnweaveError(
         f"Unknown data set '{name}'; expected one of: "
-        f"{', '.join(SEQUENCE_DATASETS + SERIES_DATASETS + AUDIO_DATASETS + FRAGMENT_DATASETS)}."
+        f"{', '.join(SEQUENCE_DATASETS + SERIES_DATASETS + AUDIO_DATASETS + FRAGMENT_DATASETS + IMAGE_DATASETS)}."
     )
 
 
 def load_data(
     name: str, split: str, root: str | Path | None = None, **options
-) -> SequenceData | SeriesData | FragmentData:
-    """Split ``split`` of any data set by name (video, series or audio)."""
+) -> SequenceData | SeriesData | FragmentData | GroundTruthImages:
+    """Split ``split`` of any data set by name (video, series, audio, fragments or images)."""
     modality = data_modality(name)
+    if modality == "images":
+        return load_image_data(name, split, root, **options)
     if modality == "series":
         return load_series_data(name, split, root, **options)
     if modality == "audio":
@@ -52,6 +58,31 @@ def load_data(
     if modality == "fragments":
         return load_fragment_data(name, split, root, **options)
     return load_sequence_data(name, split, root, **options)
+
+
+def load_image_data(
+    name: str, split: str, root: str | Path | None = None, **options
+) -> GroundTruthImages:
+    """A ground-truth image set on its full factor grid: ``dsprites`` (737,280 images of 64x64)
+    or ``shapes3d`` (480,000 RGB images of 64x64).
+
+    Rendered by unweave and cached when ``root`` is None; otherwise read from the original
+    file (``dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz`` / ``3dshapes.h5``) or a folder
+    holding it. These sets have no published split: as in disentanglement_lib, models train
+    on the whole grid and the metrics sample from it, so ``train`` and ``test`` are the same.
+    """
+    if split not in ("train", "test"):
+        raise UnweaveError(f"Unknown split '{split}'; expected 'train' or 'test'.")
+    check_known_keys("data.options", options, set())
+    if name == "dsprites":
+        from unweave.data.dsprites import load_dsprites
+
+        return dataclasses.replace(load_dsprites(root), split=split)
+    if name == "shapes3d":
+        from unweave.data.shapes3d import load_shapes3d
+
+        return dataclasses.replace(load_shapes3d(root), split=split)
+    raise UnweaveError(f"Unknown data set '{name}'; expected one of: {', '.join(IMAGE_DATASETS)}.")
 
 
 def load_fragment_data(

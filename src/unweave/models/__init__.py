@@ -8,11 +8,13 @@ from unweave.errors import UnweaveError
 from unweave.models.audio_dbse import AudioDBSE, AudioDBSEConfig
 from unweave.models.base import Latents, SequentialVAE, SequentialVAEConfig, VideoVAEConfig
 from unweave.models.dbse import DBSE, DBSEConfig
+from unweave.models.did import DiD, DiDConfig
 from unweave.models.dsvae import DSVAE, DSVAEConfig
 from unweave.models.fhvae import FHVAE, FHVAEConfig
 from unweave.models.series import SeriesDBSE, SeriesModel, SeriesVAE, SeriesVAEConfig
 from unweave.models.two_step import TwoStep, TwoStepConfig
 from unweave.models.v3 import V3, V3Config
+from unweave.models.vae_family import BetaTCVAE, BetaVAE, FactorVAE
 
 #: Method name -> model class, per modality of the data ("video" frames or "series").
 MODELS: dict[str, dict[str, type]] = {
@@ -20,6 +22,12 @@ MODELS: dict[str, dict[str, type]] = {
     "series": {"dbse": SeriesDBSE, "seqvae": SeriesVAE},
     "audio": {"dbse": AudioDBSE, "fhvae": FHVAE},
     "fragments": {"v3": V3, "two-step": TwoStep},
+    "images": {
+        "beta-vae": BetaVAE,
+        "beta-tcvae": BetaTCVAE,
+        "factor-vae": FactorVAE,
+        "did": DiD,
+    },
 }
 
 
@@ -40,6 +48,9 @@ def build_model(method: str, settings: dict, modality: str = "video") -> nn.Modu
 
 
 __all__ = [
+    "BetaTCVAE",
+    "BetaVAE",
+    "FactorVAE",
     "AudioDBSE",
     "AudioDBSEConfig",
     "FHVAE",
@@ -51,6 +62,8 @@ __all__ = [
     "DBSEConfig",
     "DSVAE",
     "DSVAEConfig",
+    "DiD",
+    "DiDConfig",
     "Latents",
     "MODELS",
     "SequentialVAE",

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from unweave.errors import check_known_keys
+from unweave.errors import UnweaveError, check_known_keys
 from unweave.nn.frames import (
     FrameDecoder,
     FrameEncoder,
@@ -167,3 +167,20 @@ def swap_codes(
     means), for models whose ``encode`` takes a mask: ``(B, T, F)``."""
     static = model.encode(x_static, mask_static).static.mean
     return model.decode(static, model.encode(x_dynamic, mask_dynamic).dynamic.mean)
+
+
+def image_batch(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor]:
+    """A loader batch of images (``x`` ``(B, C, H, W)``, uint8 0-255 or float in [0, 1]) ->
+    ``(x,)`` with float images in [0, 1]."""
+    x = batch["x"]
+    return (x.float() / 255.0 if x.dtype == torch.uint8 else x.float(),)
+
+
+def check_images(x: torch.Tensor, channels: int, size: int, who: str) -> None:
+    """One sentence if ``x`` is not ``(B, channels, size, size)``."""
+    expected = (channels, size, size)
+    if x.ndim != 4 or tuple(x.shape[1:]) != expected:
+        raise UnweaveError(
+            f"{who} takes images of shape (B, {', '.join(map(str, expected))}) "
+            f"(model.channels = {channels}); got {tuple(x.shape)}."
+        )

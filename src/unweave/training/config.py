@@ -32,6 +32,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "max_steps": -1,
         "seed": 1,
         "checkpoint_every_n_epochs": 1,
+        # > 0: rewrite the checkpoint every that many steps instead (for runs whose epochs are
+        # long, e.g. the 11,520 steps of a dSprites epoch); a resumed run restarts its epoch.
+        "checkpoint_every_n_steps": 0,
         "log_every_n_steps": 10,
     },
     "trainer": {
@@ -129,6 +132,11 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
     for key in ("batch_size", "max_epochs", "checkpoint_every_n_epochs"):
         if not isinstance(full["train"][key], int) or full["train"][key] < 1:
             raise UnweaveError(f"train.{key} is {full['train'][key]!r}; expected an integer >= 1.")
+    steps = full["train"]["checkpoint_every_n_steps"]
+    if not isinstance(steps, int) or steps < 0:
+        raise UnweaveError(
+            f"train.checkpoint_every_n_steps is {steps!r}; expected an integer >= 0 (0: by epochs)."
+        )
     return full
 
 

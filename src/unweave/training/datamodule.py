@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader, DistributedSampler, Subset, default_col
 
 from unweave.data.base import SequenceData, SequenceTorchDataset, collate_batch
 from unweave.data.fragments import FragmentData, FragmentTorchDataset
+from unweave.data.ground_truth import GroundTruthImages, ImageTorchDataset
 from unweave.data.registry import load_data
 from unweave.data.timeseries import SeriesData, SeriesTorchDataset
 from unweave.errors import UnweaveError
@@ -47,6 +48,8 @@ class SequenceDataModule(pl.LightningDataModule):
             dataset, collate = SeriesTorchDataset(self.train_data), default_collate
         elif isinstance(self.train_data, FragmentData):
             dataset, collate = FragmentTorchDataset(self.train_data), default_collate
+        elif isinstance(self.train_data, GroundTruthImages):
+            dataset, collate = ImageTorchDataset(self.train_data), default_collate
         else:
             dataset, collate = SequenceTorchDataset(self.train_data), collate_batch
         drop_last = self.config["train"]["drop_last"]

@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, Subset
 
 from unweave.data.base import SequenceData
 from unweave.data.fragments import FragmentData
+from unweave.data.ground_truth import GroundTruthImages
 from unweave.data.timeseries import SeriesData
 from unweave.errors import UnweaveError
 from unweave.export import export_model
@@ -79,8 +80,19 @@ def environment(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def data_info(data: SequenceData | SeriesData | FragmentData) -> dict[str, Any]:
+def data_info(
+    data: SequenceData | SeriesData | FragmentData | GroundTruthImages,
+) -> dict[str, Any]:
     """What a user of exported weights needs to know about the training data."""
+    if isinstance(data, GroundTruthImages):
+        return {
+            "data": {
+                "name": data.name,
+                "image_shape": list(data.x.shape[1:]),
+                "factor_names": list(data.factor_names),
+                "factor_sizes": list(data.factor_sizes),
+            }
+        }
     if isinstance(data, FragmentData):
         return {
             "data": {
@@ -138,16 +150,18 @@ def build_trainer(
     ``overrides`` replace Trainer arguments; ``extra_callbacks`` are added to unweave's own.
     """
     train, hw = config["train"], config["trainer"]
-    # One file, checkpoints/last.ckpt, rewritten every checkpoint_every_n_epochs epochs. Since
-    # Lightning 2.6, save_last=True writes "last" only when a top-k file was saved in the same
-    # step, so save_top_k=0 with save_last=True never wrote it mid-run; the latest (top-1,
-    # no monitor) checkpoint under the name "last" does.
+    # One file, checkpoints/last.ckpt, rewritten every checkpoint_every_n_epochs epochs (or
+    # checkpoint_every_n_steps steps). Since Lightning 2.6, save_last=True writes "last" only
+    # when a top-k file was saved in the same step, so save_top_k=0 with save_last=True never
+    # wrote it mid-run; the latest (top-1, no monitor) checkpoint under the name "last" does.
+    every_steps = train["checkpoint_every_n_steps"]
     checkpoint = ModelCheckpoint(
         dirpath=run_dir / LAST_CHECKPOINT.parent,
         filename=LAST_CHECKPOINT.stem,
         save_top_k=1,
         enable_version_counter=False,
-        every_n_epochs=train["checkpoint_every_n_epochs"],
+        every_n_epochs=None if every_steps else train["checkpoint_every_n_epochs"],
+        every_n_train_steps=every_steps or None,
     )
     settings = {
         "max_epochs": train["max_epochs"],

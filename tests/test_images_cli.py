@@ -1,0 +1,117 @@
+"""Ground-truth images through the common commands: train, traverse, the metrics, the study."""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+
+import pytest
+import torch
+from PIL import Image
+
+import unweave
+from unweave import study
+from unweave.cli import main
+from unweave.data import dsprites
+from unweave.data.registry import load_data
+from unweave.errors import UnweaveError
+from unweave.metrics.images import ground_truth_report
+
+TINY_GRID = (1, 3, 2, 3, 4, 5)  # 360 images: the leading values of each dSprites factor
+
+
+@pytest.fixture
+def tiny_dsprites(monkeypatch, fresh_cache) -> None:
+    monkeypatch.setattr(dsprites, "FACTOR_SIZES", TINY_GRID)
+    monkeypatch.setattr(dsprites, "BLOCK", 64)
+
+
+def cli(monkeypatch, capsys, *args: str) -> tuple[int, str]:
+    """Run ``unweave ARGS`` in this process (so the tiny grid applies): exit code, output."""
+    monkeypatch.setattr(sys, "argv", ["unweave", *args])
+    code = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            main()
+        except SystemExit as exited:
+            code = int(exited.code or 0)
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+@pytest.mark.parametrize("method", ["beta-vae", "factor-vae", "did"])
+def test_each_method_trains_on_dsprites_and_traverses(
+    method, tiny_dsprites, tmp_path, monkeypatch, capsys
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    sets = ["--set", "train.max_steps=12", "--set", "train.batch_size=16"]
+    code, out = cli(monkeypatch, capsys, "train", method, "--data", "dsprites", *sets)
+    assert code == 0, out
+    run = tmp_path / "runs" / f"{method}-dsprites-cpu"
+    info = json.loads((run / "model.json").read_text())
+    assert info["modality"] == "images" and info["data"]["factor_sizes"] == [3, 2, 3, 4, 5]
+    model = unweave.load(run)
+    assert model.representation(torch.rand(2, 1, 64, 64)).shape == (2, 10)
+    code, out = cli(monkeypatch, capsys, "traverse", str(run), "--n", "2")
+    assert code == 0, out
+    assert Image.open(run / "traversal.png").format == "PNG"
+
+
+def test_the_metrics_of_an_image_model(tiny_dsprites, tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out = cli(
+        monkeypatch, capsys, "train", "beta-vae", "--data", "dsprites",
+        "--set", "train.max_steps=5", "--set", "train.batch_size=16",
+    )  # fmt: skip
+    assert code == 0, out
+    model = unweave.load(tmp_path / "runs" / "beta-vae-dsprites-cpu")
+    data = load_data("dsprites", "test")
+    report = ground_truth_report(model, data, preset="fast", metrics=("mig", "sap"))
+    assert set(report) == {"mig", "sap"} and all(0 <= v <= 1 for v in report.values())
+    with pytest.raises(UnweaveError, match="Unknown metric 'migg'"):
+        ground_truth_report(model, data, metrics=("migg",))
+
+
+def fake_run_one(run, *args) -> str | None:
+    """Stands in for training and evaluating: writes the run's model and eval.json."""
+    if run.method == "broken":
+        return f"{run.name}: 'unweave train' failed (exit 2); see {run.log}"
+    run.folder.mkdir(parents=True, exist_ok=True)
+    (run.folder / "model.safetensors").write_text("")
+    scores = {key: 0.1 * run.seed + (0.5 if run.method == "b" else 0.2) for key in study.COLUMNS}
+    (run.folder / "eval.json").write_text(json.dumps(scores))
+    return None
+
+
+def test_the_study_aggregates_over_seeds_and_skips_finished_runs(tmp_path, monkeypatch) -> None:
+    calls = []
+    monkeypatch.setattr(
+        study, "_run_one", lambda run, *a: calls.append(run.name) or fake_run_one(run)
+    )
+    monkeypatch.setattr(study, "_check_settings", lambda *a: None)
+    summary = study.run_study(["a", "b"], [0, 1, 2], "dsprites", tmp_path)
+    assert sorted(calls) == sorted(f"{m}-seed{s}" for m in "ab" for s in (0, 1, 2))
+    row = summary["table"]["b"]
+    assert row["MIG"] == pytest.approx(0.6) and row["MIG_std"] == pytest.approx(0.1)
+    table = (tmp_path / "study.md").read_text()
+    assert "| b | 0.600 ± 0.100 |" in table and "over 3 seed(s)" in table
+    assert Image.open(tmp_path / "study.png").format == "PNG"
+    calls.clear()
+    study.run_study(["a", "b"], [0, 1, 2], "dsprites", tmp_path)  # all done: nothing reruns
+    assert calls == []
+    with pytest.raises(UnweaveError, match="1 run.s. failed; first: broken-seed0"):
+        study.run_study(["broken"], [0], "dsprites", tmp_path)
+
+
+def test_the_study_checks_its_settings_before_any_run(tmp_path, monkeypatch, capsys) -> None:
+    code, out = cli(monkeypatch, capsys, "study", "--data", "sprites", "--out", str(tmp_path))
+    assert code == 2 and "ground-truth image set; 'sprites' is not one" in out
+    code, out = cli(
+        monkeypatch, capsys, "study", "--methods", "beta-vea", "--out", str(tmp_path / "s")
+    )
+    assert code == 2 and "Unknown method 'beta-vea'" in out
+    assert not (tmp_path / "s").exists()
+    code, out = cli(monkeypatch, capsys, "study", "--seeds", "0,x", "--out", str(tmp_path))
+    assert code == 2 and "--seeds is '0,x'; expected comma-separated integers" in out
