@@ -115,3 +115,9 @@ def test_the_study_checks_its_settings_before_any_run(tmp_path, monkeypatch, cap
     assert not (tmp_path / "s").exists()
     code, out = cli(monkeypatch, capsys, "study", "--seeds", "0,x", "--out", str(tmp_path))
     assert code == 2 and "--seeds is '0,x'; expected comma-separated integers" in out
+
+
+def test_data_build_names_the_factors(tiny_dsprites, monkeypatch, capsys) -> None:
+    code, out = cli(monkeypatch, capsys, "data", "build", "dsprites")
+    assert code == 0, out
+    assert "dsprites/train: 360 of shape (1, 64, 64); shape (3), scale (2), orientation (3)" in out

@@ -585,18 +585,22 @@ def data_list() -> None:
 
 @data_app.command("build")
 def data_build(
-    name: Annotated[str, typer.Argument(help="toy-sprites, sprites or frames.")],
+    name: Annotated[str, typer.Argument(help="A data set of 'unweave data list'.")],
     root: RootOption = None,
 ) -> None:
-    """Build (and cache) both splits of a data set, then print their sizes."""
-    from unweave.data.registry import load_sequence_data
+    """Build (and cache) the data set's train and test splits, then print their sizes."""
+    from unweave.data.registry import load_data
 
     for split in ("train", "test"):
-        data = load_sequence_data(name, split, root)
-        factors = ", ".join(f"{k} ({v})" for k, v in data.factor_sizes.items())
-        typer.echo(
-            f"{name}/{split}: {len(data)} clips of {data.seq_len} x {data.frame_shape}; {factors}"
-        )
+        data = load_data(name, split, root)
+        sizes = getattr(data, "factor_sizes", None)
+        factors = ""
+        if isinstance(sizes, dict):
+            factors = "; " + ", ".join(f"{k} ({v})" for k, v in sizes.items())
+        elif sizes is not None:
+            named = zip(data.factor_names, sizes, strict=True)
+            factors = "; " + ", ".join(f"{k} ({v})" for k, v in named)
+        typer.echo(f"{name}/{split}: {len(data)} of shape {tuple(data.x.shape[1:])}{factors}")
 
 
 @judge_app.command("train")
