@@ -567,14 +567,8 @@ def data_list() -> None:
     from unweave.data import registry
     from unweave.data.cache import cache_root
 
-    for kind, names in (
-        ("Video", registry.SEQUENCE_DATASETS),
-        ("Series", registry.SERIES_DATASETS),
-        ("Speech", registry.AUDIO_DATASETS),
-        ("Content/style", registry.FRAGMENT_DATASETS),
-        ("Ground-truth images", registry.IMAGE_DATASETS),
-    ):
-        typer.echo(f"{kind} data sets: " + ", ".join(names))
+    for modality, names in registry.DATASETS_BY_MODALITY.items():
+        typer.echo(f"{modality} data sets: " + ", ".join(names))
     root = cache_root()
     typer.echo(f"Cache: {root}")
     for kind in sorted(p for p in root.glob("*") if p.is_dir()) if root.exists() else []:

@@ -27,21 +27,23 @@ FRAGMENT_DATASETS = ("coloured-digits", "notes", "sprites-fragments")
 IMAGE_DATASETS = ("dsprites", "shapes3d")
 
 
+#: Modality -> its data sets: what kind of model each data set needs.
+DATASETS_BY_MODALITY: dict[str, tuple[str, ...]] = {
+    "video": SEQUENCE_DATASETS,
+    "series": SERIES_DATASETS,
+    "audio": AUDIO_DATASETS,
+    "fragments": FRAGMENT_DATASETS,
+    "images": IMAGE_DATASETS,
+}
+
+
 def data_modality(name: str) -> str:
-    """``"video"``, ``"series"`` or ``"audio"``: what kind of model data set ``name`` needs."""
-    for modality, names in (
-        ("video", SEQUENCE_DATASETS),
-        ("series", SERIES_DATASETS),
-        ("audio", AUDIO_DATASETS),
-        ("fragments", FRAGMENT_DATASETS),
-        ("images", IMAGE_DATASETS),
-    ):
+    """The modality of :data:`DATASETS_BY_MODALITY` whose data sets include ``name``."""
+    for modality, names in DATASETS_BY_MODALITY.items():
         if name in names:
             return modality
-    raise UnweaveError(
-        f"Unknown data set '{name}'; expected one of: "
-        f"{', '.join(SEQUENCE_DATASETS + SERIES_DATASETS + AUDIO_DATASETS + FRAGMENT_DATASETS + IMAGE_DATASETS)}."
-    )
+    every = [n for names in DATASETS_BY_MODALITY.values() for n in names]
+    raise UnweaveError(f"Unknown data set '{name}'; expected one of: {', '.join(every)}.")
 
 
 def load_data(
