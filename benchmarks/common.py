@@ -9,10 +9,27 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
+from lightning.pytorch.callbacks import Callback
 
 import unweave
 from unweave.training.config import resolve
 from unweave.training.run import train, write_atomic
+
+
+class StepClock(Callback):
+    """Wall time from the start of the third training batch to the end of training."""
+
+    def __init__(self) -> None:
+        self.start: float | None = None
+        self.steps = 0
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+        if trainer.global_step == 2 and self.start is None:
+            self.start = time.perf_counter()
+
+    def on_train_end(self, trainer, module) -> None:
+        self.seconds = time.perf_counter() - self.start
+        self.steps = trainer.global_step - 2
 
 
 def ensure_run(

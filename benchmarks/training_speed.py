@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Callback
+from common import StepClock
 
 from unweave.data.base import SequenceData
 from unweave.data.sprites import load_sprites
@@ -55,22 +55,6 @@ def bare_seconds_per_step(config: dict, frames: torch.Tensor, steps: int) -> flo
         loss.backward()
         optim.step()
     return (time.perf_counter() - start) / steps
-
-
-class StepClock(Callback):
-    """Wall time from the start of the third training batch to the end of training."""
-
-    def __init__(self) -> None:
-        self.start: float | None = None
-        self.steps = 0
-
-    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
-        if trainer.global_step == 2 and self.start is None:
-            self.start = time.perf_counter()
-
-    def on_train_end(self, trainer, module) -> None:
-        self.seconds = time.perf_counter() - self.start
-        self.steps = trainer.global_step - 2
 
 
 def full_seconds_per_step(config: dict, data, epochs: int) -> float:

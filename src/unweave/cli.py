@@ -53,7 +53,7 @@ def train(
         str,
         typer.Argument(
             help="dbse, dsvae (video); dbse, seqvae (series); fhvae, dbse (speech); v3, "
-            "two-step (content/style); beta-vae, beta-tcvae, factor-vae (images)."
+            "two-step (content/style); beta-vae, beta-tcvae, factor-vae, did (images)."
         ),
     ],
     data: Annotated[

@@ -117,7 +117,8 @@ def run_study(
     if jobs < 1:
         raise UnweaveError(f"jobs is {jobs}; expected 1 or more parallel runs.")
     _check_settings(methods, data, root, preset, list(overrides))
-    runs = [StudyRun(m, s, Path(out)) for m in methods for s in seeds]
+    # Seed-major: a study stopped early still has every method at its first seeds.
+    runs = [StudyRun(m, s, Path(out)) for s in seeds for m in methods]
     todo = [r for r in runs if not r.evaluated()]
     threads = max(1, (os.cpu_count() or 1) // jobs)
     failures = []
