@@ -96,13 +96,27 @@ def test_the_study_aggregates_over_seeds_and_skips_finished_runs(tmp_path, monke
     row = summary["table"]["b"]
     assert row["MIG"] == pytest.approx(0.6) and row["MIG_std"] == pytest.approx(0.1)
     table = (tmp_path / "study.md").read_text()
-    assert "| b | 0.600 ± 0.100 |" in table and "over 3 seed(s)" in table
+    assert "| b | 0.600 ± 0.100 |" in table and table.count(" | 3 |") == 2
     assert Image.open(tmp_path / "study.png").format == "PNG"
     calls.clear()
     study.run_study(["a", "b"], [0, 1, 2], "dsprites", tmp_path)  # all done: nothing reruns
     assert calls == []
     with pytest.raises(UnweaveError, match="1 run.s. failed; first: broken-seed0"):
         study.run_study(["broken"], [0], "dsprites", tmp_path)
+
+
+def test_a_study_reports_its_finished_runs_without_training(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(study, "_check_settings", lambda *a: None)
+    monkeypatch.setattr(study, "_run_one", lambda *a: pytest.fail("report_only trained a run"))
+    with pytest.raises(UnweaveError, match="No run of this study .* has finished yet"):
+        study.run_study(["a", "b"], [0, 1], "dsprites", tmp_path, report_only=True)
+    for method, seed in [("a", 0), ("a", 1), ("b", 0)]:
+        fake_run_one(study.StudyRun(method, seed, tmp_path))
+    summary = study.run_study(["a", "b"], [0, 1], "dsprites", tmp_path, report_only=True)
+    assert summary["seeds_per_method"] == {"a": 2, "b": 1} and summary["unfinished"] == 1
+    assert summary["table"]["a"]["MIG"] == pytest.approx(0.25)
+    table = (tmp_path / "study.md").read_text()
+    assert "| b | 0.500 ± 0.000 |" in table and "1 run(s) of the study are not finished" in table
 
 
 def test_the_study_checks_its_settings_before_any_run(tmp_path, monkeypatch, capsys) -> None:

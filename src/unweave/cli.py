@@ -191,6 +191,10 @@ def study(
         str, typer.Option(help="'reference' (disentanglement_lib's samples) or 'fast'.")
     ] = "reference",
     jobs: Annotated[int, typer.Option(min=1, help="Runs at a time (cores are shared).")] = 1,
+    report_only: Annotated[
+        bool,
+        typer.Option("--report-only", help="Train nothing: the table of the runs finished so far."),
+    ] = False,
 ) -> None:
     """Methods x seeds on a ground-truth image set -> the classic metrics, mean +- std; a
     table, a plot and every run's figures. Rerun to resume where it stopped."""
@@ -207,8 +211,9 @@ def study(
         set_ or [],
         metric_preset,
         jobs,
+        report_only,
     )
-    typer.echo(markdown(summary["table"], len(summary["seeds"])))
+    typer.echo(markdown(summary["table"], summary["seeds_per_method"], summary["unfinished"]))
     typer.echo(f"Written: {folder}/study.json, study.md, study.png")
 
 

@@ -6,7 +6,9 @@ Each (method, seed) is a run ``<out>/runs/<method>-seed<seed>``: trained with ``
 out between them (``OMP_NUM_THREADS``); each writes its log to ``<out>/logs/``. Calling the
 study again skips finished runs and resumes interrupted ones from their last checkpoint.
 Written at the end: ``study.json`` (every run's figures and the aggregate), ``study.md``
-(the table) and ``study.png`` (bars with the standard deviation over seeds).
+(the table) and ``study.png`` (bars with the standard deviation over seeds). With
+``report_only`` nothing is trained: the table covers the runs finished so far, and says how
+many are not.
 
 Processes, not threads or Lightning's strategies: each run is an ordinary ``unweave`` command,
 so a study needs no state beyond the run folders and resumes by rerunning itself.
@@ -109,9 +111,10 @@ def run_study(
     overrides: list[str] = (),
     metric_preset: str = "reference",
     jobs: int = 1,
+    report_only: bool = False,
 ) -> dict:
     """Train and evaluate every (method, seed) not done yet, then aggregate; returns the
-    summary written to ``study.json``."""
+    summary written to ``study.json``. ``report_only``: aggregate the finished runs only."""
     if not methods or not seeds:
         raise UnweaveError("A study needs at least one method and one seed.")
     if jobs < 1:
@@ -120,6 +123,13 @@ def run_study(
     # Seed-major: a study stopped early still has every method at its first seeds.
     runs = [StudyRun(m, s, Path(out)) for s in seeds for m in methods]
     todo = [r for r in runs if not r.evaluated()]
+    if report_only:
+        done = [r for r in runs if r not in todo]
+        if not done:
+            raise UnweaveError(
+                f"No run of this study in {out} has finished yet; run it without --report-only."
+            )
+        return write_summary(done, data, preset, metric_preset, Path(out), unfinished=len(todo))
     threads = max(1, (os.cpu_count() or 1) // jobs)
     failures = []
     with (
@@ -173,36 +183,49 @@ def aggregate(runs: list[StudyRun]) -> dict[str, dict[str, float]]:
     return table
 
 
-def markdown(table: dict[str, dict[str, float]], n_seeds: int) -> str:
-    """The table: one row per method, ``mean +- std`` over ``n_seeds`` seeds per column."""
-    head = ["method", *COLUMNS.values()]
+def markdown(
+    table: dict[str, dict[str, float]], seeds_per_method: dict[str, int], unfinished: int = 0
+) -> str:
+    """The table: one row per method, ``mean +- std`` over its seeds, and their count."""
+    head = ["method", *COLUMNS.values(), "seeds"]
     lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     for method, row in table.items():
         cells = [f"{row[h]:.3f} ± {row[f'{h}_std']:.3f}" for h in COLUMNS.values()]
-        lines.append("| " + " | ".join([method, *cells]) + " |")
-    lines.append(f"\nMean ± standard deviation over {n_seeds} seed(s).")
+        lines.append("| " + " | ".join([method, *cells, str(seeds_per_method[method])]) + " |")
+    lines.append("\nMean ± standard deviation over each method's seeds.")
+    if unfinished:
+        lines.append(f"{unfinished} run(s) of the study are not finished and not counted.")
     return "\n".join(lines)
 
 
 def write_summary(
-    runs: list[StudyRun], data: str, preset: str, metric_preset: str, out: Path
+    runs: list[StudyRun],
+    data: str,
+    preset: str,
+    metric_preset: str,
+    out: Path,
+    unfinished: int = 0,
 ) -> dict:
-    """``study.json``, ``study.md`` and ``study.png`` in ``out``."""
+    """``study.json``, ``study.md`` and ``study.png`` in ``out`` from the (evaluated) ``runs``;
+    ``unfinished`` counts the study's runs left out."""
     from unweave.viz.plots import metric_bars_png
     from unweave.viz.swap import _save_atomic
 
     table = aggregate(runs)
     seeds = sorted({r.seed for r in runs})
+    seeds_per_method = {m: sum(r.method == m for r in runs) for m in table}
     summary = {
         "data": data,
         "preset": preset,
         "metric_preset": metric_preset,
         "seeds": seeds,
+        "seeds_per_method": seeds_per_method,
+        "unfinished": unfinished,
         "table": table,
         "runs": {r.name: json.loads((r.folder / "eval.json").read_text()) for r in runs},
     }
     write_atomic(out / "study.json", json.dumps(summary, indent=1))
-    write_atomic(out / "study.md", markdown(table, len(seeds)) + "\n")
+    write_atomic(out / "study.md", markdown(table, seeds_per_method, unfinished) + "\n")
     image = metric_bars_png(table)
     _save_atomic(lambda p: p.write_bytes(image), out / "study.png")
     return summary
