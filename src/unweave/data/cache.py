@@ -31,6 +31,13 @@ def cache_key(params: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def file_fingerprint(path: Path) -> list:
+    """``[resolved path, size in bytes, mtime in ns]``: the part of a cache key that changes
+    when a source file does."""
+    stat = path.stat()
+    return [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
+
+
 def cached_build(kind: str, params: dict, build: Callable[[Path], None]) -> Path:
     """Return the complete cache folder for ``(kind, params)``, calling ``build(tmp_dir)`` if absent.
 

@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from unweave.data.cache import cached_build
+from unweave.data.cache import cached_build, file_fingerprint
 from unweave.data.fragments import FragmentData
 from unweave.data.mnist import IMAGE_SIZE, load_mnist, mnist_extra, mnist_files
 from unweave.errors import UnweaveError
@@ -264,7 +264,7 @@ def load_coloured_digits(
         "n_fragments": n_fragments,
         "seed": seed,
         "extra": extra,
-        "files": [[str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for p in files],
+        "files": [file_fingerprint(p) for p in files],
     }
     folder = cached_build(
         "coloured-digits",

@@ -51,10 +51,12 @@ from typing import IO
 
 import numpy as np
 
+from unweave.data.cache import file_fingerprint
 from unweave.data.ground_truth import (
     GroundTruthImages,
     cached_images,
     check_factors,
+    check_stored_array,
     grid_factors,
     rendered_grid,
 )
@@ -202,11 +204,7 @@ def load_dsprites_npz(path: str | Path) -> GroundTruthImages:
                 )
             with archive.open(f"{key}.npy") as stream:
                 got, dtype = _read_header(stream, key, path)
-            if got != shape or not np.issubdtype(dtype, getattr(np, kind)):
-                raise UnweaveError(
-                    f"{path}: key '{key}' has shape {got} and dtype {dtype}; expected shape "
-                    f"{shape} ({kind})."
-                )
+            check_stored_array(path, f"key '{key}'", got, dtype, shape, kind)
     with np.load(path) as data:
         classes = data["latents_classes"]
     rows = np.flatnonzero((classes != grid_factors(FACTOR_SIZES)).any(axis=1))
@@ -215,10 +213,9 @@ def load_dsprites_npz(path: str | Path) -> GroundTruthImages:
             f"{path}: key 'latents_classes' has {classes[rows[0]].tolist()} in row {rows[0]}; "
             "expected the published order (posY fastest, then posX, orientation, scale, shape)."
         )
-    stat = path.stat()
     params = {
         "version": CACHE_VERSION,
-        "file": [str(path.resolve()), stat.st_size, stat.st_mtime_ns],
+        "file": file_fingerprint(path),
         "sizes": list(FACTOR_SIZES),
     }
     x = cached_images(

@@ -208,6 +208,18 @@ def factor_indices(values: np.ndarray, grid: np.ndarray, name: str, where: str) 
     return index.astype(np.int64)
 
 
+def check_stored_array(
+    path: Path, entry: str, shape: tuple, dtype: np.dtype, expected: tuple, kind: str
+) -> None:
+    """One sentence when ``entry`` of file ``path`` (e.g. ``key 'imgs'``) has not the
+    ``expected`` shape or a dtype of ``kind`` (a numpy type name: uint8, integer, floating)."""
+    if shape != expected or not np.issubdtype(dtype, getattr(np, kind)):
+        raise UnweaveError(
+            f"{path}: {entry} has shape {shape} and dtype {dtype}; expected shape "
+            f"{expected} ({kind})."
+        )
+
+
 def cached_images(
     kind: str,
     params: dict,

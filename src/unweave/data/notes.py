@@ -51,7 +51,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from unweave.data.audio import stft_magnitude
-from unweave.data.cache import cached_build
+from unweave.data.cache import cached_build, file_fingerprint
 from unweave.data.fragments import FragmentData
 from unweave.errors import UnweaveError
 
@@ -322,7 +322,7 @@ def load_notes(
         "sizes": sizes,
         "seed": seed,
         "bins": bins,
-        "soundfont": [str(path.resolve()), path.stat().st_size, path.stat().st_mtime_ns],
+        "soundfont": file_fingerprint(path),
         "tinysoundfont": _version("tinysoundfont"),
     }
     folder = cached_build(

@@ -46,10 +46,12 @@ from pathlib import Path
 import numpy as np
 from matplotlib.colors import hsv_to_rgb
 
+from unweave.data.cache import file_fingerprint
 from unweave.data.ground_truth import (
     GroundTruthImages,
     cached_images,
     check_factors,
+    check_stored_array,
     factor_indices,
     grid_factors,
     rendered_grid,
@@ -279,12 +281,9 @@ def load_shapes3d_h5(path: str | Path) -> GroundTruthImages:
                 raise UnweaveError(
                     f"{path}: no dataset '{key}'; expected '{key}' of shape {shape} ({kind})."
                 )
-            got, dtype = file[key].shape, file[key].dtype
-            if got != shape or not np.issubdtype(dtype, getattr(np, kind)):
-                raise UnweaveError(
-                    f"{path}: dataset '{key}' has shape {got} and dtype {dtype}; expected "
-                    f"shape {shape} ({kind})."
-                )
+            check_stored_array(
+                path, f"dataset '{key}'", file[key].shape, file[key].dtype, shape, kind
+            )
         labels = file["labels"][()]
     factors = np.stack(
         [
@@ -300,10 +299,9 @@ def load_shapes3d_h5(path: str | Path) -> GroundTruthImages:
             "expected the published order (orientation fastest, then shape, scale, object, "
             "wall and floor hue)."
         )
-    stat = path.stat()
     params = {
         "version": CACHE_VERSION,
-        "file": [str(path.resolve()), stat.st_size, stat.st_mtime_ns],
+        "file": file_fingerprint(path),
         "sizes": list(FACTOR_SIZES),
     }
     x = cached_images(

@@ -27,7 +27,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from unweave.data.base import SequenceData
-from unweave.data.cache import cached_build, load_split, save_split
+from unweave.data.cache import cached_build, file_fingerprint, load_split, save_split
 from unweave.errors import UnweaveError
 
 SHEET_WIDTH, SHEET_HEIGHT = 832, 1344
@@ -354,14 +354,10 @@ def read_legacy_npy(folder: Path, split: str) -> SequenceData:
     dynamic = {"action": np.asarray(d[:, 0]).argmax(axis=-1).astype(np.int64)}
     del arrays, x, a, d  # close the memmaps
 
-    stats = {key: path.resolve().stat() for key, path in paths.items()}
     params = {
         "version": BUILD_VERSION,
         "split": split,
-        "files": {
-            key: [str(paths[key].resolve()), st.st_size, st.st_mtime_ns]
-            for key, st in stats.items()
-        },
+        "files": {key: file_fingerprint(path) for key, path in paths.items()},
     }
 
     def build(out: Path) -> None:
