@@ -42,6 +42,9 @@ class SequentialVAEConfig:
     f_dim: int = 256  # static code size
     z_dim: int = 256  # dynamic code size per frame
     rnn_size: int = 64  # hidden size of the static MLP and the LSTM prior
+    # On the static head's mean and log-variance: "linear" (DBSE video) or "leaky_relu"
+    # (LeakyReLU 0.2: the DSVAE references and DBSE's audio model).
+    static_head_activation: str = "linear"
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], where: str = "model") -> SequentialVAEConfig:

@@ -41,7 +41,7 @@ class DBSE(SequentialVAE):
         super().__init__(config)
         c = config
         self.static_features = nn.Sequential(nn.Linear(c.g_dim, c.rnn_size), nn.Tanh())
-        self.static_head = GaussianHead(c.rnn_size, c.f_dim)
+        self.static_head = GaussianHead(c.rnn_size, c.f_dim, c.static_head_activation)
         self.dynamic_lstm = nn.LSTM(c.g_dim, c.z_dim, 2, bidirectional=True, batch_first=True)
         self.dynamic_head = GaussianHead(2 * c.z_dim, c.z_dim)
         self.reset_parameters()

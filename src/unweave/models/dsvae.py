@@ -44,7 +44,7 @@ class DSVAE(SequentialVAE):
                 f"model.posterior is '{c.posterior}'; expected 'full' or 'factorised'."
             )
         self.static_lstm = nn.LSTM(c.g_dim, c.hidden_dim, 1, bidirectional=True, batch_first=True)
-        self.static_head = GaussianHead(2 * c.hidden_dim, c.f_dim)
+        self.static_head = GaussianHead(2 * c.hidden_dim, c.f_dim, c.static_head_activation)
         if c.posterior == "full":
             self.dynamic_lstm = nn.LSTM(
                 c.g_dim + c.f_dim, c.hidden_dim, 1, bidirectional=True, batch_first=True

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
+from unweave.errors import UnweaveError
+
 
 @dataclass
 class Gaussian:
@@ -27,13 +29,30 @@ class Gaussian:
         return 0.5 * torch.sum(var_ratio + mean_term - 1 - (self.logvar - prior.logvar))
 
 
-class GaussianHead(torch.nn.Module):
-    """Two linear maps from features ``(..., in_dim)`` to a Gaussian over ``(..., out_dim)``."""
+#: Activations a :class:`GaussianHead` may put on its mean and log-variance.
+HEAD_ACTIVATIONS = {
+    "linear": torch.nn.Identity,
+    # The reference DSVAE and audio DBSE static heads: ``LinearUnit(in, out, False)``.
+    "leaky_relu": lambda: torch.nn.LeakyReLU(0.2),
+}
 
-    def __init__(self, in_dim: int, out_dim: int) -> None:
+
+class GaussianHead(torch.nn.Module):
+    """Two linear maps from features ``(..., in_dim)`` to a Gaussian over ``(..., out_dim)``,
+    each followed by ``activation`` (a key of :data:`HEAD_ACTIVATIONS`; no parameters)."""
+
+    def __init__(self, in_dim: int, out_dim: int, activation: str = "linear") -> None:
         super().__init__()
+        if activation not in HEAD_ACTIVATIONS:
+            raise UnweaveError(
+                f"The head activation is '{activation}'; expected one of "
+                f"{', '.join(HEAD_ACTIVATIONS)}."
+            )
         self.mean = torch.nn.Linear(in_dim, out_dim)
         self.logvar = torch.nn.Linear(in_dim, out_dim)
+        self.activation = HEAD_ACTIVATIONS[activation]()
 
     def forward(self, features: torch.Tensor) -> Gaussian:
-        return Gaussian(self.mean(features), self.logvar(features))
+        return Gaussian(
+            self.activation(self.mean(features)), self.activation(self.logvar(features))
+        )

@@ -1,5 +1,9 @@
 """Lightning data module for sequence data sets, with an epoch-seeded shuffle.
 
+A model may serve its own training items: ``model.training_items(train_data)`` returns
+``(torch Dataset, collate_fn)`` or ``None`` for the default items of the data kind; batches
+are then ``train.batch_size`` of those items (fragments drawn i.i.d., whole utterances).
+
 Shuffling uses a ``DistributedSampler`` seeded by ``train.seed`` and the epoch (Lightning
 calls ``set_epoch``), on one process as on many, so a resumed run sees the same batches as
 an uninterrupted one and DDP ranks see disjoint shards.
@@ -10,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import lightning.pytorch as pl
+import torch
 from torch.utils.data import DataLoader, DistributedSampler, Subset, default_collate
 
 from unweave.data.base import SequenceData, SequenceTorchDataset, collate_batch
@@ -43,8 +48,18 @@ class SequenceDataModule(pl.LightningDataModule):
                 f"fewer than train.batch_size={batch_size}; lower the batch size."
             )
 
-    def train_dataloader(self) -> DataLoader:
-        if isinstance(self.train_data, SeriesData):
+    def train_dataloader(self, model: torch.nn.Module | None = None) -> DataLoader:
+        """The shuffled training batches; ``model`` (default: the trainer's) may serve its own
+        training items."""
+        drop_last = self.config["train"]["drop_last"]
+        trainer = self.trainer
+        if model is None and trainer is not None:
+            model = getattr(trainer.lightning_module, "model", None)
+        training_items = getattr(model, "training_items", None)
+        custom = None if training_items is None else training_items(self.train_data)
+        if custom is not None:  # e.g. Two-Step's i.i.d. fragments, audio DBSE's utterances
+            dataset, collate = custom
+        elif isinstance(self.train_data, SeriesData):
             dataset, collate = SeriesTorchDataset(self.train_data), default_collate
         elif isinstance(self.train_data, FragmentData):
             dataset, collate = FragmentTorchDataset(self.train_data), default_collate
@@ -52,9 +67,6 @@ class SequenceDataModule(pl.LightningDataModule):
             dataset, collate = ImageTorchDataset(self.train_data), default_collate
         else:
             dataset, collate = SequenceTorchDataset(self.train_data), collate_batch
-        drop_last = self.config["train"]["drop_last"]
-        trainer = self.trainer
-        model = getattr(trainer.lightning_module, "model", None) if trainer else None
         training_rows = getattr(model, "training_rows", None)
         if training_rows is not None:  # e.g. FHVAE's block of sequences for this epoch
             rows = training_rows(

@@ -239,7 +239,7 @@ def check_model_takes_data(
     The random state is restored afterwards: the run trains exactly as without the check.
     """
     model, seed = module.model, module.config["train"]["seed"]
-    loader = datamodule.train_dataloader()
+    loader = datamodule.train_dataloader(model)
     first = [0, 1] if rows is None else rows[:2].tolist()
     pair = DataLoader(Subset(loader.dataset, first), batch_size=2, collate_fn=loader.collate_fn)
     with torch.random.fork_rng(devices=[]), torch.no_grad():
