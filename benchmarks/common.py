@@ -33,17 +33,19 @@ class StepClock(Callback):
 
 
 def ensure_run(
-    method: str, data: str, root: Path | None, runs: Path, prefix: str
+    method: str, data: str, root: Path | None, runs: Path, prefix: str, preset: str = "cpu"
 ) -> tuple[Path, float | None]:
-    """Train ``method``'s cpu preset on ``data`` into ``runs/<prefix>-<method>-<data>``.
+    """Train ``method``'s ``preset`` on ``data`` into ``runs/<prefix>-<method>-<data>`` (with
+    ``-<preset>`` appended for a preset other than ``cpu``).
 
     Returns the run and its training time in seconds, None when a finished run was reused;
     an interrupted run resumes from its last checkpoint.
     """
-    run = runs / f"{prefix}-{method}-{data}"
+    suffix = "" if preset == "cpu" else f"-{preset}"
+    run = runs / f"{prefix}-{method}-{data}{suffix}"
     if (run / "model.safetensors").exists():
         return run, None
-    config = resolve(method, data, "cpu", root=str(root) if root else None)
+    config = resolve(method, data, preset, root=str(root) if root else None)
     start = time.perf_counter()
     train(config, run, resume=(run / "checkpoints" / "last.ckpt").exists())
     return run, time.perf_counter() - start

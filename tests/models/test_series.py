@@ -155,3 +155,22 @@ def test_presets_fit_the_real_data(name: str, preset: str) -> None:
     model = build_model("dbse", config["model"], "series")
     x, mask = torch.from_numpy(data.x[:2]), torch.from_numpy(data.mask[:2])
     assert torch.isfinite(model.loss(x, mask)["loss"])
+
+
+@pytest.mark.parametrize("name", ["etth1", "etth2", "physionet", "air-quality", "synthetic-series"])
+@pytest.mark.parametrize(("text", "code"), [("paper", "reference"), ("cpu", "cpu-reference")])
+def test_reference_presets_are_the_paper_text_ones_with_the_codes_raw_dynamic_input(
+    name: str, text: str, code: str
+) -> None:
+    """The authors' code feeds raw window features to the dynamic LSTM
+    (``time_series/model/dbse.py``); the paper's text subtracts the static window's."""
+    paper_text, reference = resolve("dbse", name, text), resolve("dbse", name, code)
+    assert paper_text["model"]["dynamic_input"] == "subtracted"
+    assert reference["model"]["dynamic_input"] == "raw"
+    paper_text["model"]["dynamic_input"] = "raw"
+    assert reference == paper_text
+
+
+def test_physionet_prediction_batch_is_the_reference_loaders_30() -> None:
+    for preset in ("paper", "reference", "paper-icu"):
+        assert resolve("dbse", "physionet", preset)["train"]["batch_size"] == 30
