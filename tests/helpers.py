@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from unweave.data.base import SequenceData
 
@@ -28,3 +29,42 @@ def random_clips(n: int = 48, size: int = 16, seed: int = 0) -> SequenceData:
         name="random",
         split="train",
     )
+
+
+def reference_judge_state(seed: int = 0, hidden: int = 256) -> dict[str, torch.Tensor]:
+    """A state dict with the key names and shapes of C-DSVAE's ``classifier_Sprite_all``
+    (``model.py:369``: DCGAN ``encoder`` c1-c5 with nf 64 and g 128, ``bilstm``, five heads
+    ``Linear(2 * hidden, hidden)``, ReLU, ``Linear(hidden, values)``), random values."""
+    generator = torch.Generator().manual_seed(seed)
+    shapes: dict[str, tuple[int, ...]] = {}
+    widths = [3, 64, 128, 256, 512]
+    for k in range(1, 5):
+        shapes[f"encoder.c{k}.main.0.weight"] = (widths[k], widths[k - 1], 4, 4)
+        shapes[f"encoder.c{k}.main.0.bias"] = (widths[k],)
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            shapes[f"encoder.c{k}.main.1.{name}"] = (widths[k],)
+        shapes[f"encoder.c{k}.main.1.num_batches_tracked"] = ()
+    shapes["encoder.c5.0.weight"], shapes["encoder.c5.0.bias"] = (128, 512, 4, 4), (128,)
+    for name in ("weight", "bias", "running_mean", "running_var"):
+        shapes[f"encoder.c5.1.{name}"] = (128,)
+    shapes["encoder.c5.1.num_batches_tracked"] = ()
+    for suffix in ("", "_reverse"):
+        shapes[f"bilstm.weight_ih_l0{suffix}"] = (4 * hidden, 128)
+        shapes[f"bilstm.weight_hh_l0{suffix}"] = (4 * hidden, hidden)
+        shapes[f"bilstm.bias_ih_l0{suffix}"] = (4 * hidden,)
+        shapes[f"bilstm.bias_hh_l0{suffix}"] = (4 * hidden,)
+    for head, values in (("skin", 6), ("top", 6), ("pant", 6), ("hair", 6), ("action", 9)):
+        shapes[f"cls_{head}.0.weight"], shapes[f"cls_{head}.0.bias"] = (
+            (hidden, 2 * hidden),
+            (hidden,),
+        )
+        shapes[f"cls_{head}.2.weight"], shapes[f"cls_{head}.2.bias"] = (values, hidden), (values,)
+    state = {}
+    for key, shape in shapes.items():
+        if key.endswith("num_batches_tracked"):
+            state[key] = torch.tensor(7)
+        elif key.endswith("running_var"):
+            state[key] = torch.rand(shape, generator=generator) + 0.5
+        else:
+            state[key] = 0.05 * torch.randn(shape, generator=generator)
+    return state

@@ -78,6 +78,7 @@ def test_judge_then_evaluate_writes_eval_json(trained_run, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     figures = json.loads((trained_run / "eval.json").read_text())
     assert 0 <= figures["judge/swap/acc/action"] <= 1 and "judge/sample_static/is_std" in figures
+    assert figures["judge/published"] == 0.0  # the table says which judge scored
     assert "probe/static->skin" in figures
     classic = run_cli("evaluate", str(trained_run), "--metrics", "classic", cwd=tmp_path)
     assert classic.returncode == 0, classic.stderr[-2000:]
@@ -140,3 +141,19 @@ def test_train_on_a_folder_of_user_clips(tmp_path):
     result = run_cli(*args, "--name", "mine", *sets(*pairs, "model.hidden_dim=8"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "runs" / "mine" / "model.safetensors").exists()
+
+
+def test_judge_import_caches_the_published_judge_or_says_why_not(fresh_cache, tmp_path):
+    import torch
+    from helpers import reference_judge_state
+
+    path = tmp_path / "sprite_judge.tar"
+    torch.save({"state_dict": reference_judge_state()}, path)
+    result = run_cli("judge", "import", str(path), "--data", "toy-sprites", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "test accuracy: skin" in result.stdout
+    (tmp_path / "broken.tar").write_bytes(b"not a torch file")
+    result = run_cli("judge", "import", str(tmp_path / "broken.tar"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "broken.tar is not a weights-only PyTorch file" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -392,6 +392,14 @@ def evaluate(
     judge_batch_size: Annotated[
         int, typer.Option(min=1, help="Batch the judge was trained with.")
     ] = 128,
+    judge_source: Annotated[
+        str,
+        typer.Option(
+            "--judge",
+            help="'trained' (by 'unweave judge train') or 'published' (the C-DSVAE/DBSE "
+            "Sprites judge, by 'unweave judge import').",
+        ),
+    ] = "trained",
     lda_dims: Annotated[
         int | None,
         typer.Option(min=1, help="Speech: also score EERs after an LDA fitted on train speakers."),
@@ -433,9 +441,14 @@ def evaluate(
         data = dict(read_run_config(run)["data"])
         data["root"] = str(root) if root else data.get("root")
         judge, info = load_judge(
-            data, model.config.image_size, judge_training, hint=f"unweave judge train --run {run}"
+            data,
+            model.config.image_size,
+            judge_training,
+            hint=f"unweave judge train --run {run}",
+            source=judge_source,
         )
         check_judge(judge, info, model, test)
+
     # Every group but the judge protocol also reads the training split: load it once.
     needs_train = bool(set(groups) - {"judge"}) and model.modality != "images"
     train_data = load_run_data(run, "train", root) if needs_train else None
@@ -468,6 +481,7 @@ def evaluate(
     if "judge" in groups:
         report = sequential_protocol(model, judge, test, niter=niter, batch_size=batch_size)
         results.update({f"judge/{k}": v for k, v in report.items()})
+        results["judge/published"] = float(judge_source == "published")  # which judge scored
     path = run / "eval.json"
     previous = json.loads(path.read_text()) if path.exists() else {}
     write_atomic(path, json.dumps({**previous, **results}, indent=1))
@@ -632,6 +646,25 @@ def judge_train(
     if root is not None:
         spec["root"] = str(root)
     folder = train_judge(spec, image_size, {"epochs": epochs, "batch_size": batch_size})
+    accuracy = json.loads((folder / "judge.json").read_text())["test_accuracy"]
+    typer.echo(
+        f"Judge in {folder}\ntest accuracy: "
+        + ", ".join(f"{k} {v:.4f}" for k, v in accuracy.items())
+    )
+
+
+@judge_app.command("import")
+def judge_import(
+    path: Annotated[Path, typer.Argument(help="The published judge: C-DSVAE's sprite_judge.tar.")],
+    data: Annotated[str, typer.Option("--data", help="The data it judges: sprites.")] = "sprites",
+    root: RootOption = None,
+) -> None:
+    """Import the published Sprites judge (keys mapped one-to-one; no pickled code runs) into
+    the judge cache, then print its test accuracy; 'unweave evaluate --judge published' uses it."""
+    from unweave.judges.published import import_judge
+
+    spec = {"name": data, "root": str(root) if root else None, "options": {}}
+    folder = import_judge(path, spec)
     accuracy = json.loads((folder / "judge.json").read_text())["test_accuracy"]
     typer.echo(
         f"Judge in {folder}\ntest accuracy: "

@@ -4,8 +4,9 @@ The architecture is the reference Sprites judge (``classifier_Sprite_all`` in th
 C-DSVAE code; reference/dbse.md §3): the DCGAN frame encoder with g = 128, a one-layer
 bidirectional LSTM (hidden 256) whose last forward and first backward states (512) feed one
 head per factor, Linear(512 -> 256) -> ReLU -> Linear(256 -> values). The reference weights
-are not public, so unweave trains its own on the labels (numbers are therefore not
-comparable with published ones).
+are public (``judges/Sprite/sprite_judge.tar`` in JunwenBai/C-DSVAE): ``unweave judge
+import`` maps them onto this module (:mod:`unweave.judges.published`); ``unweave judge
+train`` trains a judge of the same layout on the labels of any labelled clip set.
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ class SequenceJudge(nn.Module):
         self.heads = nn.ModuleDict(
             {
                 name: nn.Sequential(
-                    nn.Linear(2 * c.hidden_dim, 256), nn.ReLU(), nn.Linear(256, size)
+                    nn.Linear(2 * c.hidden_dim, c.hidden_dim),
+                    nn.ReLU(),
+                    nn.Linear(c.hidden_dim, size),
                 )
                 for name, size in c.factor_sizes.items()
             }

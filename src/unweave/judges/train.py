@@ -24,9 +24,12 @@ from unweave.judges.sequence import JudgeConfig, SequenceJudge
 from unweave.nn.frames import prepare_frames
 from unweave.training.datamodule import SequenceDataModule
 
-#: Judge training settings: Adam 1e-3, batch 128 (the C-DSVAE judge recipe is not public;
-#: these are unweave's, chosen to reach >= 99% on every Sprites factor).
+#: Judge training settings: Adam 1e-3, batch 128 (the published judge's weights are public,
+#: its training recipe is not; these are unweave's, chosen to reach >= 99% on every Sprites
+#: factor). ``unweave judge import`` brings the published weights instead.
 DEFAULT_TRAINING = {"epochs": 4, "batch_size": 128, "lr": 1e-3, "seed": 1}
+#: Where a cached judge came from: trained here, or the published reference weights.
+JUDGE_SOURCES = ("trained", "published")
 
 
 def factor_names(data: SequenceData) -> list[str]:
@@ -74,7 +77,11 @@ def judge_accuracy(
     return {name: float(c / len(data)) for name, c in zip(names, correct, strict=True)}
 
 
-def _judge_params(data: dict[str, Any], image_size: int, training: dict[str, Any]) -> dict:
+def judge_params(
+    data: dict[str, Any], image_size: int, training: dict[str, Any] | str
+) -> dict[str, Any]:
+    """The cache identity of a judge: its data, frame size and training (settings, or
+    ``"published"`` for the imported reference judge)."""
     root = data.get("root")
     return {
         "data": data["name"],
@@ -93,7 +100,7 @@ def train_judge(
     Returns the cache folder holding ``judge.safetensors`` and ``judge.json``.
     """
     training = {**DEFAULT_TRAINING, **(training or {})}
-    params = _judge_params(data, image_size, training)
+    params = judge_params(data, image_size, training)
 
     def build(folder: Path) -> None:
         root, options = data.get("root"), data.get("options", {})
@@ -141,23 +148,31 @@ def load_judge(
     image_size: int,
     training: dict[str, Any] | None = None,
     hint: str | None = None,
+    source: str = "trained",
 ) -> tuple[SequenceJudge, dict[str, Any]]:
     """The cached judge for ``data`` at ``image_size`` and its ``judge.json``; eval mode.
 
-    ``hint`` is the command the error message suggests when no judge is cached.
+    ``source`` is ``"trained"`` (by ``unweave judge train`` with ``training``) or
+    ``"published"`` (the reference judge, by ``unweave judge import``); ``hint`` is the
+    command the error message suggests when no trained judge is cached.
     """
-    training = {**DEFAULT_TRAINING, **(training or {})}
-    params = _judge_params(data, image_size, training)
+    if source not in JUDGE_SOURCES:
+        raise UnweaveError(f"The judge is '{source}'; expected one of {', '.join(JUDGE_SOURCES)}.")
+    published = source == "published"
+    training = "published" if published else {**DEFAULT_TRAINING, **(training or {})}
+    params = judge_params(data, image_size, training)
     folder = cache_root() / "judges" / cache_key(params)
     if not (folder / "judge.json").exists():
-        raise UnweaveError(
-            f"No judge for data '{data['name']}' at {image_size}x{image_size} in the cache "
-            f"({folder.parent}); train one with: "
-            + (
-                hint
-                or f"unweave judge train --data {data['name']} --image-size {image_size}"
-                + (f" --root {data['root']}" if data.get("root") else "")
+        root = f" --root {data['root']}" if data.get("root") else ""
+        if published:
+            how = f"unweave judge import sprite_judge.tar --data {data['name']}{root}"
+        else:
+            how = (
+                hint or f"unweave judge train --data {data['name']} --image-size {image_size}{root}"
             )
+        raise UnweaveError(
+            f"No {source} judge for data '{data['name']}' at {image_size}x{image_size} in the "
+            f"cache ({folder.parent}); {'import' if published else 'train'} one with: {how}"
         )
     info = json.loads((folder / "judge.json").read_text())
     config = JudgeConfig(**info["config"])
