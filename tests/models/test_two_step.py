@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import lightning.pytorch as pl
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import DataLoader, default_collate
+from torch.utils.data import DataLoader
 
-from unweave.data.fragments import FragmentData, FragmentTorchDataset
+from unweave.data.fragments import FragmentData
 from unweave.errors import UnweaveError
 from unweave.models.two_step import (
     SPRITES_SETTINGS,
+    SingleFragments,
     TwoStep,
     TwoStepConfig,
     TwoStepModule,
     encoder_update_due,
     keras_cross_entropy,
 )
+from unweave.training.datamodule import SequenceDataModule
 
 #: 3x3 strokes placed in a 6x6 box: a horizontal bar, a vertical bar, a plus.
 SHAPES = np.zeros((3, 6, 6), np.float32)
@@ -65,11 +68,19 @@ def module_for(config: TwoStepConfig, data: FragmentData) -> TwoStepModule:
     return module
 
 
-def loader(data: FragmentData, samples_per_batch: int) -> DataLoader:
-    """Shuffled (seeded) batches of samples, the last incomplete one dropped, as in training."""
+def loader(model: TwoStep, data: FragmentData, images_per_batch: int) -> DataLoader:
+    """Shuffled (seeded) batches of the model's training items (single fragments), the last
+    incomplete one dropped, as in training."""
     generator = torch.Generator().manual_seed(0)
-    dataset = FragmentTorchDataset(data)
-    return DataLoader(dataset, samples_per_batch, shuffle=True, drop_last=True, generator=generator)
+    dataset, collate = model.training_items(data)
+    return DataLoader(
+        dataset,
+        images_per_batch,
+        shuffle=True,
+        drop_last=True,
+        generator=generator,
+        collate_fn=collate,
+    )
 
 
 def trainer(epochs: int, callbacks: list | None = None) -> pl.Trainer:
@@ -175,12 +186,16 @@ def test_config_errors_name_the_setting(settings: dict, message: str) -> None:
 
 def test_batches_become_labelled_images_and_pixels_are_standardised() -> None:
     data = toy_shapes(5)
-    batch = default_collate([FragmentTorchDataset(data)[i] for i in (1, 3)])
-    x, labels = TwoStep(tiny()).batch_inputs(batch)
-    assert x.shape == (8, 1, 16, 16) and torch.equal(x[6], torch.from_numpy(data.x[3, 2]))
-    np.testing.assert_array_equal(labels, data.content[[1, 3]].ravel())
-    _, styles = TwoStep(tiny(label="style")).batch_inputs(batch)
-    np.testing.assert_array_equal(styles, np.repeat(data.style[[1, 3]], 4))
+    dataset, collate = TwoStep(tiny()).training_items(data)
+    assert isinstance(dataset, SingleFragments) and len(dataset) == 5 * 4
+    rows = [1, 14, 7]  # fragment 1 of sample 0, fragment 2 of sample 3, fragment 3 of sample 1
+    x, labels = TwoStep(tiny()).batch_inputs(collate([dataset[i] for i in rows]))
+    assert x.shape == (3, 1, 16, 16) and torch.equal(x[1], torch.from_numpy(data.x[3, 2]))
+    np.testing.assert_array_equal(
+        labels, [data.content[0, 1], data.content[3, 2], data.content[1, 3]]
+    )
+    _, styles = TwoStep(tiny(label="style")).batch_inputs(collate([dataset[i] for i in rows]))
+    np.testing.assert_array_equal(styles, data.style[[0, 3, 1]])
     model = TwoStep(tiny())
     model.prepare_for_data(data)
     assert model.pixel_mean.item() == pytest.approx(float(data.x.mean()), rel=1e-5)
@@ -248,7 +263,7 @@ def test_step2_schedule_and_the_freeze_of_s(one_thread) -> None:
     config = tiny(height=8, width=8, nf=4, step1_epochs=1)
     module = module_for(config, data)
     recorder = Recorder()
-    trainer(1 + 8, [recorder]).fit(module, loader(data, 1))  # 8 batches of 4 images
+    trainer(1 + 8, [recorder]).fit(module, loader(module.model, data, 4))  # 8 batches of 4
     assert recorder.steps["s"] == [(0, b) for b in range(8)]
     assert recorder.steps["dist"] == [(1, 0), (1, 4), (5, 0), (5, 4)]
     assert recorder.steps["adv"] == [(e, b) for e in range(1, 9) for b in range(8)]
@@ -266,10 +281,60 @@ def test_a_tiny_run_learns_the_shape_from_s(one_thread) -> None:
     data = toy_shapes(150)
     config = tiny(step1_epochs=12, lr_s=3e-3, s_dim=8)  # 360 steps: a rate above 1e-4
     module = module_for(config, data)
-    trainer(config.step1_epochs).fit(module, loader(data, 5))  # 30 batches of 20 images
+    trainer(config.step1_epochs).fit(module, loader(module.model, data, 20))  # 30 batches
     test = toy_shapes(30, seed=1)
     model = module.model.eval()
     with torch.no_grad():
         images = torch.from_numpy(test.x).flatten(0, 1)
         predicted = model.s_classifier(model.encode_s(images)).argmax(-1)
     assert (predicted.numpy() == test.content.ravel()).mean() >= 0.9
+
+
+def digit_samples(n_samples: int, seed: int = 0) -> FragmentData:
+    """Samples of 10 fragments whose contents are a permutation of 0-9 (as coloured digits):
+    a batch of whole samples holds every content equally often."""
+    rng = np.random.default_rng(seed)
+    content = np.stack([rng.permutation(10) for _ in range(n_samples)])
+    x = rng.random((n_samples, 10, 1, 8, 8), dtype=np.float32)
+    style = rng.integers(0, 3, n_samples)
+    return FragmentData(x=x, content=content, style=style, name="digits", split="train")
+
+
+def test_the_data_module_draws_fragments_iid_across_samples() -> None:
+    """The reference permutes single images: a batch of train.batch_size fragments mixes many
+    samples, and the contents are not balanced as in blocks of whole samples."""
+    data = digit_samples(60)
+    config = {"train": {"batch_size": 50, "drop_last": True, "seed": 3}, "data": {}}
+    module = SequenceDataModule(config, data)
+    module.setup("fit")
+    model = TwoStep(tiny(height=8, width=8, n_classes=10))
+    batches = list(module.train_dataloader(model))
+    assert len(batches) == 60 * 10 // 50
+    for batch in batches:
+        x, labels = model.batch_inputs(batch)
+        assert x.shape == (50, 1, 8, 8) and labels.shape == (50,)
+        samples, fragments = batch["index"] // 10, batch["index"] % 10
+        assert torch.equal(x, torch.from_numpy(data.x[samples, fragments]))
+        assert torch.equal(labels, torch.from_numpy(data.content[samples, fragments]))
+        assert len(samples.unique()) > 20  # not 5 blocks of 10
+    counts = [torch.bincount(b["content"], minlength=10) for b in batches]
+    assert any(c.min() < c.max() for c in counts)  # not every digit 5 times
+
+
+def test_the_encoder_step_leaves_the_adversary_batchnorm_statistics_alone() -> None:
+    """Keras 2.0: the frozen Adv inside DistNet normalises by batch statistics but does not
+    update its moving statistics; the adversary's own step (AdvNet) updates them."""
+    torch.manual_seed(0)
+    model = TwoStep(tiny()).train()
+    x, y = torch.rand(6, 1, 16, 16), torch.tensor([0, 1, 2, 0, 1, 2])
+    reference = copy.deepcopy(model.adversary)  # updates its own statistics, not the model's
+    before = snapshot(model.adversary)
+    terms = model.loss(x, y)
+    assert all(torch.equal(before[k], v) for k, v in snapshot(model.adversary).items())
+    expected = keras_cross_entropy(reference(model.encode_z(x)), y)  # batch statistics
+    assert terms["ce_adv"].item() == pytest.approx(expected.item(), rel=1e-5)
+    bn = [m for m in model.adversary.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    assert len(bn) == 3 and all(layer.track_running_stats for layer in bn)
+    model.adversary_loss(model.encode_z(x), y)
+    after = snapshot(model.adversary)
+    assert all(not torch.equal(before[k], after[k]) for k in before if "running_" in k)

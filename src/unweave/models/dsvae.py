@@ -5,6 +5,14 @@ state); dynamics either "full", q(z_t | x_1:T, f) (bi-LSTM over [h_t, f], then a
 RNN), or "factorised", q(z_t | x_t). Plain ELBO: SSE + KL(f) + KL(z || learned LSTM prior).
 It shares the frame encoder, decoder and dynamic prior with DBSE (``models/base.py``), so a
 comparison between the two isolates the method.
+
+From the reference code (yatindandi/Disentangled-Sequential-Autoencoder ``model.py``, and
+JunwenBai/C-DSVAE ``model.py``): f 256 and z 32 (yatindandi ``model.py:126``); the static
+mean and log-variance heads are Linear + LeakyReLU(0.2) (yatindandi ``model.py:149-150``,
+C-DSVAE ``model.py:136-137``); the full posterior reads a sample of f in training and f's
+mean at evaluation (``encode_f``/``encode_z`` reparameterise only when ``self.training``,
+yatindandi ``model.py:260, 272``); the learned prior is C-DSVAE's, two LSTM cells of 256
+(``model.py:129-130``).
 """
 
 from __future__ import annotations
@@ -21,8 +29,10 @@ from unweave.nn.gaussian import GaussianHead
 
 @dataclass
 class DSVAEConfig(VideoVAEConfig):
-    """DSVAE sizes; ``hidden_dim`` 256 as in the C-DSVAE/S3VAE Sprites code."""
+    """DSVAE sizes; ``hidden_dim`` and ``rnn_size`` 256 as in the C-DSVAE Sprites code."""
 
+    rnn_size: int = 256  # the LSTM prior: C-DSVAE's 2 cells x 256 (``model.py:129-130``)
+    static_head_activation: str = "leaky_relu"  # LeakyReLU(0.2) on f's mean and log-variance
     hidden_dim: int = 256  # encoder LSTM hidden size
     posterior: str = "full"  # "full": q(z_t | x_1:T, f); "factorised": q(z_t | x_t)
     w_seq: float = 1.0
@@ -56,13 +66,16 @@ class DSVAE(SequentialVAE):
         self.reset_parameters()
 
     def encode(self, x: torch.Tensor) -> Latents:
+        """Frames ``(B, T, C, H, W)`` -> static ``(B, f_dim)`` and dynamic ``(B, T, z_dim)``
+        Gaussians; the full posterior is conditioned on a sample of f in training and on f's
+        mean at evaluation."""
         c: DSVAEConfig = self.config  # type: ignore[assignment]
         h = self.frame_features(x)
         lstm_out, _ = self.static_lstm(h)
         summary = torch.cat([lstm_out[:, -1, : c.hidden_dim], lstm_out[:, 0, c.hidden_dim :]], -1)
         static = self.static_head(summary)
         if c.posterior == "full":
-            f = static.sample()
+            f = static.sample() if self.training else static.mean
             inputs = torch.cat([h, f[:, None].expand(-1, h.shape[1], -1)], dim=-1)
             features, _ = self.dynamic_rnn(self.dynamic_lstm(inputs)[0])
         else:

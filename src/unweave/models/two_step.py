@@ -15,9 +15,14 @@ reference/methods.md §B. An image is split into ``S``, a code of one labelled f
   0, so step-2 epochs 0, 4, 8, ... and batches 0, 4, 8, ...), and *before* the adversary's
   update on that batch, the Z-encoder and the decoder minimise ``w_rec * L_rec + w_adv *
   CE(Adv(Z), y)`` with ``w_adv < 0`` (Adam 1e-4, beta1 0.5): the encoder raises the
-  adversary's loss, it is not pushed towards a uniform prediction. The adversary's weights
-  are not updated by this loss; it runs in training mode (batch statistics) in both updates.
+  adversary's loss, it is not pushed towards a uniform prediction. The adversary runs in
+  training mode (batch statistics) in both updates; in the encoder's update neither its
+  weights nor its BatchNorm running statistics change (the frozen ``Adv`` inside the
+  compiled ``DistNet`` contributes no updates in Keras 2.0).
 * ``Z`` is deterministic (the reference overrides the VAE sampling with ``z = z_mean``).
+* A batch is ``train.batch_size`` single fragments drawn i.i.d. across samples
+  (:meth:`TwoStep.training_items`), as the script permutes the images of MNIST; 100 images
+  (``params['batch_size']``, ``train_proc.py:20`` and ``test_net.py:39``).
 
 Architecture (``filter_size`` 5, ``'same'`` padding as Theano's ``half``, ReLU everywhere):
 
@@ -47,6 +52,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -55,8 +62,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import Dataset, default_collate
 
-from unweave.data.fragments import FragmentData
+from unweave.data.fragments import FragmentData, FragmentTorchDataset
 from unweave.errors import UnweaveError, check_known_keys
 from unweave.models.base import Latents
 from unweave.nn.gaussian import Gaussian
@@ -250,6 +258,45 @@ class ImageDecoder(nn.Module):
         return self.convs(h.view(-1, *self.grid))
 
 
+@contextmanager
+def running_statistics_frozen(module: nn.Module) -> Iterator[None]:
+    """Within: the BatchNorm layers of ``module`` normalise as their mode says (batch
+    statistics in training) but leave their running statistics unchanged, as a frozen
+    (``trainable = False``) Keras 2.0 layer inside a model trained by ``train_on_batch``."""
+    layers = [m for m in module.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
+    tracked = [layer.track_running_stats for layer in layers]
+    for layer in layers:
+        layer.track_running_stats = False  # in training, PyTorch then leaves them alone
+    try:
+        yield
+    finally:
+        for layer, value in zip(layers, tracked, strict=True):
+            layer.track_running_stats = value
+
+
+class SingleFragments(Dataset):
+    """Every fragment of a :class:`FragmentData` on its own, so that a loader draws them
+    i.i.d. across samples: item ``i`` is fragment ``i % n`` of sample ``i // n`` as
+    ``{"x": float32 (C, H, W), "content": (), "style": (), "index": ()}`` (``index`` = i)."""
+
+    def __init__(self, data: FragmentData) -> None:
+        self.samples = FragmentTorchDataset(data)
+        self.n = data.x.shape[1]
+
+    def __len__(self) -> int:
+        return len(self.samples) * self.n
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        sample, fragment = divmod(index, self.n)
+        item = self.samples[sample]
+        return {
+            "x": item["x"][fragment],
+            "content": item["content"][fragment],
+            "style": item["style"],
+            "index": torch.tensor(index),
+        }
+
+
 def init_keras_weights(module: nn.Module) -> None:
     """Keras initialisation: Dense Glorot normal (truncated at 2 std), conv Glorot uniform,
     zero biases."""
@@ -305,16 +352,15 @@ class TwoStep(nn.Module):
         mean = total / count
         self.set_pixel_statistics(mean, math.sqrt(max(squares / count - mean**2, 0.0)))
 
+    def training_items(self, data: FragmentData) -> tuple[Dataset, Callable]:
+        """Single fragments with their labels, so a batch of ``train.batch_size`` of them is
+        drawn i.i.d. across samples (not whole samples sharing one style)."""
+        return SingleFragments(data), default_collate
+
     def batch_inputs(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """A fragment batch (``x`` ``(B, n, C, H, W)``, ``content`` ``(B, n)``, ``style``
-        ``(B,)``) -> images ``(B * n, C, H, W)`` and their ``config.label`` ``(B * n,)``."""
-        x = batch["x"].float()
-        n = x.shape[1]
-        if self.config.label == "content":
-            labels = batch["content"].reshape(-1)
-        else:
-            labels = batch["style"].repeat_interleave(n)
-        return x.flatten(0, 1), labels.long()
+        """A batch of :class:`SingleFragments` items (``x`` ``(B, C, H, W)``, ``content`` and
+        ``style`` ``(B,)``) -> images ``(B, C, H, W)`` and their ``config.label`` ``(B,)``."""
+        return batch["x"].float(), batch[self.config.label].long()
 
     @torch.no_grad()
     def content_style_codes(
@@ -407,7 +453,8 @@ class TwoStep(nn.Module):
 
     def loss(self, x: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         """Step 2, Z-encoder + decoder: ``{"loss": w_rec * rec + w_adv * CE(Adv(Z), y), "rec",
-        "ce_adv", "acc_adv"}``; S comes from the (frozen) S-encoder without gradient."""
+        "ce_adv", "acc_adv"}``; S comes from the (frozen) S-encoder without gradient, and the
+        adversary's BatchNorm running statistics are left unchanged."""
         c = self.config
         self.check_input(x, labels)
         with torch.no_grad():
@@ -418,7 +465,8 @@ class TwoStep(nn.Module):
             rec = keras_binary_cross_entropy(torch.sigmoid(out), x)
         else:
             rec = F.mse_loss(out, self.standardised(x))
-        logits = self.adversary(z)
+        with running_statistics_frozen(self.adversary):
+            logits = self.adversary(z)
         ce = keras_cross_entropy(logits, labels)
         accuracy = (logits.argmax(-1) == labels).float().mean()
         total = c.w_rec * rec + c.w_adv * ce
@@ -448,7 +496,8 @@ class TwoStepModule(pl.LightningModule):
 
     ``config`` is a run configuration (``config["model"]`` the :class:`TwoStepConfig`
     settings). Epochs ``0 .. step1_epochs - 1`` are step 1; the rest of the Trainer's
-    ``max_epochs`` are step 2. Batches are fragment batches (see :meth:`TwoStep.batch_inputs`).
+    ``max_epochs`` are step 2. Batches are i.i.d. single fragments (see
+    :meth:`TwoStep.training_items` and :meth:`TwoStep.batch_inputs`).
     When standardising, call ``module.model.prepare_for_data(train_data)`` before training
     (:func:`unweave.training.run.train` does).
     """
