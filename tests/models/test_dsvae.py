@@ -77,6 +77,22 @@ def test_full_posterior_reads_the_mean_of_f_at_evaluation():
         assert not torch.allclose(model.encode(x).dynamic.mean, model.encode(x).dynamic.mean)
 
 
+def test_the_decoder_reads_the_f_that_conditioned_the_dynamic_posterior():
+    """yatindandi ``model.py:277-281``: one sample of f conditions z and is decoded."""
+    torch.manual_seed(0)
+    model = build_model("dsvae", TINY).train()
+    seen = {}
+    encode = model.encode
+
+    def spy(x: torch.Tensor):
+        seen["latents"] = encode(x)
+        return seen["latents"]
+
+    model.encode = spy
+    _, f, _ = model.elbo_terms(torch.rand(2, 8, 3, 16, 16))
+    assert torch.equal(f, seen["latents"].extras["static_sample"])
+
+
 @pytest.mark.parametrize("data", ["sprites", "toy-sprites", "frames"])
 @pytest.mark.parametrize("preset", ["paper", "cpu"])
 def test_presets_use_the_reference_prior_and_static_heads(data: str, preset: str):

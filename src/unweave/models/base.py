@@ -143,7 +143,11 @@ class SequentialVAE(nn.Module):
         """
         batch = x.shape[0]
         latents = self.encode(x)
-        f = latents.static.sample()
+        # A model whose dynamic posterior was conditioned on a sample of f decodes that one.
+        if "static_sample" in latents.extras:
+            f = latents.extras["static_sample"]
+        else:
+            f = latents.static.sample()
         z = latents.dynamic.sample()
         recon = self.decode(f, z)
         terms = {

@@ -74,13 +74,16 @@ class DSVAE(SequentialVAE):
         lstm_out, _ = self.static_lstm(h)
         summary = torch.cat([lstm_out[:, -1, : c.hidden_dim], lstm_out[:, 0, c.hidden_dim :]], -1)
         static = self.static_head(summary)
+        extras = {}
         if c.posterior == "full":
             f = static.sample() if self.training else static.mean
             inputs = torch.cat([h, f[:, None].expand(-1, h.shape[1], -1)], dim=-1)
             features, _ = self.dynamic_rnn(self.dynamic_lstm(inputs)[0])
+            if self.training:  # the decoder reads this same f (yatindandi model.py:277-281)
+                extras["static_sample"] = f
         else:
             features = self.dynamic_mlp(h)
-        return Latents(static=static, dynamic=self.dynamic_head(features))
+        return Latents(static=static, dynamic=self.dynamic_head(features), extras=extras)
 
     def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         c: DSVAEConfig = self.config  # type: ignore[assignment]
