@@ -65,7 +65,12 @@ def train(
         ),
     ] = "toy-sprites",
     root: RootOption = None,
-    preset: Annotated[str, typer.Option(help="Preset size: cpu or paper.")] = "cpu",
+    preset: Annotated[
+        str,
+        typer.Option(
+            help="Preset: cpu or paper; reference, cpu-reference: the authors' code where it differs."
+        ),
+    ] = "cpu",
     set_: Annotated[
         list[str] | None,
         typer.Option("--set", help="Override a setting, SECTION.KEY=VALUE; repeatable."),
@@ -182,7 +187,12 @@ def study(
         Path | None, typer.Option(help="Study folder (default studies/DATA-PRESET).")
     ] = None,
     root: RootOption = None,
-    preset: Annotated[str, typer.Option(help="Preset size: cpu or paper.")] = "cpu",
+    preset: Annotated[
+        str,
+        typer.Option(
+            help="Preset: cpu or paper; reference, cpu-reference: the authors' code where it differs."
+        ),
+    ] = "cpu",
     set_: Annotated[
         list[str] | None,
         typer.Option("--set", help="Override a setting of every run, SECTION.KEY=VALUE."),
