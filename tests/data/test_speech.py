@@ -12,18 +12,22 @@ import pytest
 import soundfile as sf
 from conftest import SHARED_DATA
 
+from unweave.data.audio import read_wav, stft_magnitude, wave_chunks
 from unweave.data.speech import (
     DIGITS,
     PAUSE_SECONDS,
+    STFT,
     TIMIT_CORE_TEST,
     TIMIT_CORE_TEST_SPEAKERS,
+    Segmenting,
+    UtteranceDataset,
     features_of,
     load_fsdd,
     load_synthetic_speech,
     load_timit,
     make_synthetic_speech,
     synthetic_voices,
-    words_at_segments,
+    words_at,
 )
 from unweave.data.timeseries import SeriesData
 from unweave.errors import UnweaveError
@@ -133,6 +137,61 @@ def test_fsdd_fbank_features_and_too_short_utterances_skipped_with_a_warning(
     )
     test = load_fsdd(small_fsdd, "test", features="fbank", shift=20)
     assert test.meta["n_utterances"] == 8 and test.meta["n_skipped"] == 0
+
+
+def test_fsdd_dbse_chunks_are_raw_stfts_of_the_zero_padded_wave_chunks(small_fsdd: Path) -> None:
+    """DBSE's features (train_and_eval_timit.py:64-65, 697): the wave cut into 3200-sample
+    chunks, the last zero-padded and kept, each chunk's STFT magnitudes, not normalised."""
+    train = load_fsdd(small_fsdd, "train", chunk_samples=3200, shift=20, normalise=False)
+    check_rows(train, 20, 201)
+    # 0.45 s at 16 kHz = 7,200 samples: chunks of 3,200, 3,200 and 800 + 2,400 zeros
+    assert train.meta["n_utterances"] == 8 and len(train) == 24 and train.meta["n_skipped"] == 0
+    assert train.meta["chunk_samples"] == 3200 and train.meta["normalise"] is False
+    wave = read_wav(train.groups["path"][0], target_rate=16000)[0]
+    assert len(wave) == 7200
+    chunks = [wave[:3200], wave[3200:6400], np.pad(wave[6400:], (0, 2400))]
+    np.testing.assert_array_equal(wave_chunks(wave, 3200), chunks)
+    expected = np.stack([stft_magnitude(chunk, **STFT) for chunk in chunks])
+    np.testing.assert_allclose(train.x[:3], expected, rtol=1e-5, atol=1e-6)
+    assert (train.x[2, 7:] == 0).all()  # frames centred past 800 + 160 samples see only zeros
+    np.testing.assert_array_equal(train.meta["mean"], np.zeros(201))
+    np.testing.assert_array_equal(train.meta["std"], np.ones(201))
+    # the z-score is the loaders' default (FHVAE's), fitted on the same rows
+    scored = load_fsdd(small_fsdd, "train", chunk_samples=3200, shift=20)
+    np.testing.assert_allclose(
+        scored.x, (train.x - scored.meta["mean"]) / scored.meta["std"], rtol=1e-4, atol=1e-4
+    )
+    assert scored.meta["std"].min() > 0 and scored.meta["normalise"] is True
+
+
+def test_chunks_must_fill_whole_non_overlapping_segments(small_fsdd: Path) -> None:
+    with pytest.raises(UnweaveError, match="gives 20 stft frames per chunk; expected segment"):
+        load_fsdd(small_fsdd, chunk_samples=3200)  # FSDD's default shift is 10
+    with pytest.raises(UnweaveError, match="gives 18 fbank frames per chunk"):
+        load_fsdd(small_fsdd, features="fbank", chunk_samples=3200, shift=20)
+    with pytest.raises(UnweaveError, match="chunk_samples 0 gives"):
+        load_fsdd(small_fsdd, chunk_samples=0, shift=20)
+
+
+def test_utterance_dataset_serves_every_row_of_an_utterance() -> None:
+    x = np.arange(6 * 2 * 3, dtype=np.float32).reshape(6, 2, 3)
+    utterance = np.array([0, 0, 0, 1, 2, 2])
+    data = SeriesData(
+        x=x,
+        mask=np.ones(x.shape, dtype=bool),
+        feature_names=["a", "b", "c"],
+        name="toy",
+        split="train",
+        groups={"utterance": utterance},
+    )
+    items = UtteranceDataset(data)
+    assert len(items) == 3
+    np.testing.assert_array_equal(items[0]["x"].numpy(), x[:3])
+    batch = UtteranceDataset.collate([items[2], items[1]])
+    np.testing.assert_array_equal(batch["x"].numpy(), x[[4, 5, 3]])
+    data.groups = {}
+    with pytest.raises(UnweaveError, match=r"toy/train has no groups\['utterance'\]"):
+        UtteranceDataset(data)
 
 
 def test_fsdd_cache_follows_the_files(small_fsdd: Path) -> None:
@@ -286,12 +345,19 @@ def test_synthetic_words_are_where_their_bounds_say() -> None:
         assert np.abs(wave[: bounds[0, 0]]).max() == 0
 
 
-def test_words_at_segments_labels_each_centre_with_the_nearest_word() -> None:
+def test_words_at_labels_each_centre_with_the_nearest_word() -> None:
     words = np.array([[7, 100, 900], [2, 1000, 2000]])
-    # segment 4 frames of hop 100, shift 2: centres at 200, 400, ..., 1800 samples
-    labels = words_at_segments(words, n_segments=9, segment=4, shift=2, hop=100)
+    labels = words_at(words, np.arange(200, 1801, 200))
     np.testing.assert_array_equal(labels, [7, 7, 7, 7, 2, 2, 2, 2, 2])
-    assert words_at_segments(words, 1, segment=19, shift=1, hop=102)[0] == 2  # 969: nearer 1000
+    assert words_at(words, np.array([969.0]))[0] == 2  # in the pause, nearer 1000
+
+
+def test_segment_centres_in_samples() -> None:
+    # 4 frames of hop 165 every 2 frames; 3200-sample chunks of 20 STFT frames
+    frames = Segmenting("stft", 4, 2, None, True).centres(3)
+    np.testing.assert_array_equal(frames, [2 * 165, 4 * 165, 6 * 165])
+    chunks = Segmenting("stft", 20, 20, 3200, False).centres(3)
+    np.testing.assert_array_equal(chunks, [1600, 4800, 8000])
 
 
 def test_synthetic_speech_rejects_a_bad_word_count() -> None:
@@ -316,6 +382,18 @@ def test_synthetic_speech_splits_have_disjoint_speakers() -> None:
     assert set(train.groups["speaker_name"]) == names
     assert [v.name for v in synthetic_voices(1, 3, 3)] == test.meta["value_names"]["speaker"]
     np.testing.assert_array_equal(test.meta["std"], train.meta["std"])
+    # DBSE's chunks: ceil(samples / 3200) per utterance, each labelled with its centre's word
+    chunked = load_synthetic_speech(
+        "train", 3, 10, seed=1, chunk_samples=3200, shift=20, normalise=False
+    )
+    check_rows(chunked, 20, 201, per_segment=("digit",))
+    speech = make_synthetic_speech(3, 10, seed=1)
+    counts = np.bincount(chunked.groups["utterance"])
+    np.testing.assert_array_equal(counts, [-(-len(w) // 3200) for w in speech.waves])
+    first = np.column_stack([speech.digits[0], speech.bounds[0]])
+    np.testing.assert_array_equal(
+        chunked.static["digit"][: counts[0]], words_at(first, (np.arange(counts[0]) + 0.5) * 3200)
+    )
 
 
 def test_synthetic_voices_reject_a_range_outside_the_grid() -> None:

@@ -187,6 +187,23 @@ def segments(
     return np.ascontiguousarray(windows.transpose(0, 2, 1))
 
 
+def wave_chunks(wave: np.ndarray, length: int) -> np.ndarray:
+    """Consecutive non-overlapping chunks ``(ceil(samples / length), length)`` of ``wave``.
+
+    The last chunk is zero-padded to ``length`` and kept (DBSE's ``torch.split`` of the wave
+    into 200 ms pieces, ``audio/train_and_eval_timit.py:64-65``).
+    """
+    wave = np.asarray(wave, dtype=np.float32)
+    if wave.ndim != 1 or len(wave) == 0 or length < 1:
+        raise UnweaveError(
+            f"wave_chunks: a wave of shape {wave.shape} in chunks of {length} samples; "
+            "expected one non-empty channel and a positive length."
+        )
+    padded = np.zeros(-(-len(wave) // length) * length, dtype=np.float32)
+    padded[: len(wave)] = wave
+    return padded.reshape(-1, length)
+
+
 def griffin_lim(
     magnitude: np.ndarray,
     n_fft: int = 400,

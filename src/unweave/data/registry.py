@@ -127,12 +127,13 @@ def load_audio_data(name: str, split: str, root: str | Path | None = None, **opt
     ``synthetic-speech`` needs no files (espeak-ng in-process); ``fsdd`` reads the Free
     Spoken Digit Dataset (``root`` default ``$UNWEAVE_DATA/fsdd``); ``timit`` reads the TIMIT
     layout (``root`` default ``$UNWEAVE_DATA/timit``). Options: ``features`` (``"stft"``,
-    DBSE's, or ``"fbank"``, FHVAE's), ``segment``, ``shift``; for ``synthetic-speech`` also
+    DBSE's, or ``"fbank"``, FHVAE's), ``segment``, ``shift``, ``chunk_samples``, ``normalise``
+    (:class:`unweave.data.speech.Segmenting`); for ``synthetic-speech`` also
     ``n_speakers``, ``utterances_per_speaker``, ``words_per_utterance`` and ``seed``.
     """
     from unweave.data import speech
 
-    common = {"features", "segment", "shift"}
+    common = {"features", "segment", "shift", "chunk_samples", "normalise"}
     extra = {
         "synthetic-speech": {"n_speakers", "utterances_per_speaker", "words_per_utterance", "seed"}
     }

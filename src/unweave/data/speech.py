@@ -10,14 +10,20 @@ Every loader returns a :class:`~unweave.data.timeseries.SeriesData` whose rows a
 - ``groups``: ``utterance`` ``(N,)`` int64 index of the source utterance, 0..U-1 within the
   split, ``speaker_name`` and ``path`` (the file, or the synthetic utterance's id);
 - ``meta``: ``mean``/``std`` ``(F,)`` of the per-bin z-score fitted on the training split and
-  applied to both, ``features`` (``"stft"`` or ``"fbank"``), ``rate``, ``value_names``,
-  ``n_utterances`` and ``n_skipped`` (utterances shorter than one segment, skipped with a
-  logged warning; their names are in ``meta["skipped"]``).
+  applied to both (0 and 1 with ``normalise=False``: raw features), ``features``
+  (``"stft"`` or ``"fbank"``), ``rate``, ``value_names``, ``segment``, ``shift``,
+  ``chunk_samples``, ``normalise``, ``n_utterances`` and ``n_skipped`` (utterances shorter
+  than one segment, skipped with a logged warning; their names are in ``meta["skipped"]``).
 
 Audio is brought to 16 kHz so DBSE's STFT settings (400/320/165, 201 bins) and FHVAE's
-Kaldi FBank (80 mel bins, 25/10 ms) apply unchanged. Features are computed over the whole
-utterance and then cut into segments. Both splits are built together (the normalisation
-needs the training split) and cached (see :mod:`unweave.data.cache`); ``x`` stays memmapped.
+Kaldi FBank (80 mel bins, 25/10 ms) apply unchanged. Rows are cut one of two ways
+(:class:`Segmenting`): by default features are computed over the whole utterance and cut
+into ``segment``-frame segments every ``shift`` frames (FHVAE's segments; a remainder is
+dropped); with ``chunk_samples`` the *wave* is cut into non-overlapping chunks, the last
+zero-padded and kept, and each chunk featurised alone (DBSE's 3200-sample, 200 ms chunks of
+20 STFT frames, ``audio/train_and_eval_timit.py:52-69``). Both splits are built together
+(the normalisation needs the training split) and cached (see :mod:`unweave.data.cache`);
+``x`` stays memmapped. :class:`UtteranceDataset` serves all rows of an utterance at once.
 """
 
 from __future__ import annotations
@@ -31,10 +37,11 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from scipy.signal import resample_poly
 from tqdm.auto import tqdm
 
@@ -46,6 +53,7 @@ from unweave.data.audio import (
     read_wav,
     segments,
     stft_magnitude,
+    wave_chunks,
 )
 from unweave.data.cache import cached_build
 from unweave.data.timeseries import SeriesData
@@ -91,17 +99,9 @@ ESPEAK_PITCHES = (25, 35, 45, 55, 65, 75)  # espeakPITCH, 0-100 (default 50)
 ESPEAK_RATES = (130, 150, 170, 190, 210)  # espeakRATE, words per minute (default 175)
 
 
-def _check(split: str, features: str, segment: int, shift: int) -> None:
+def _check_split(split: str) -> None:
     if split not in ("train", "test"):
         raise UnweaveError(f"Unknown split '{split}'; expected one of: train, test.")
-    if features not in FEATURE_KINDS:
-        raise UnweaveError(
-            f"Unknown speech features '{features}'; expected one of: {', '.join(FEATURE_KINDS)}."
-        )
-    if segment < 1 or shift < 1:
-        raise UnweaveError(
-            f"Segment length {segment} and shift {shift}; expected positive frame counts."
-        )
 
 
 def features_of(wave: np.ndarray, kind: str) -> np.ndarray:
@@ -122,6 +122,61 @@ def feature_names(kind: str) -> list[str]:
     return [f"mel_{700 * np.expm1(m / 1127):.0f}Hz" for m in edges]
 
 
+@dataclass(frozen=True)
+class Segmenting:
+    """How a loader turns an utterance into rows ``(n, segment, F)`` (its options).
+
+    ``chunk_samples`` None: ``features`` over the whole utterance, cut into ``segment``
+    frames every ``shift`` frames, a remainder dropped. ``chunk_samples`` given: the wave
+    cut into chunks of that many samples (the last zero-padded and kept), each featurised
+    alone; a chunk must give ``segment`` frames and chunks do not overlap (``shift`` =
+    ``segment``). ``normalise``: per-bin z-score fitted on the training split, or raw.
+    """
+
+    features: str
+    segment: int
+    shift: int
+    chunk_samples: int | None
+    normalise: bool
+
+    def __post_init__(self) -> None:
+        if self.features not in FEATURE_KINDS:
+            raise UnweaveError(
+                f"Unknown speech features '{self.features}'; expected one of: "
+                f"{', '.join(FEATURE_KINDS)}."
+            )
+        if self.segment < 1 or self.shift < 1:
+            raise UnweaveError(
+                f"Segment length {self.segment} and shift {self.shift}; expected positive "
+                "frame counts."
+            )
+        if self.chunk_samples is None:
+            return
+        frames = len(features_of(np.zeros(max(self.chunk_samples, 1)), self.features))
+        if self.chunk_samples < 1 or frames != self.segment or self.shift != self.segment:
+            raise UnweaveError(
+                f"chunk_samples {self.chunk_samples} gives {frames} {self.features} frames "
+                f"per chunk; expected segment = shift = {frames} (got segment {self.segment}, "
+                f"shift {self.shift})."
+            )
+
+    def cut(self, wave: np.ndarray, name: str) -> np.ndarray | None:
+        """The rows ``(n, segment, F)`` of a 16 kHz wave, None if shorter than one segment."""
+        if self.chunk_samples is not None:
+            chunks = wave_chunks(wave, self.chunk_samples)
+            return np.stack([features_of(chunk, self.features) for chunk in chunks])
+        feats = features_of(wave, self.features)
+        if len(feats) < self.segment:
+            return None
+        return segments(feats, self.segment, self.shift, name=name)
+
+    def centres(self, n_rows: int) -> np.ndarray:
+        """The sample under the centre of each of an utterance's first ``n_rows`` rows."""
+        if self.chunk_samples is not None:
+            return (np.arange(n_rows) + 0.5) * self.chunk_samples
+        return (np.arange(n_rows) * self.shift + self.segment / 2) * HOP_SAMPLES[self.features]
+
+
 @dataclass
 class _Utterance:
     """One utterance before featurisation: its id, speaker name, static labels, wave reader,
@@ -135,57 +190,43 @@ class _Utterance:
     words: np.ndarray | None = None
 
 
-def words_at_segments(
-    words: np.ndarray, n_segments: int, segment: int, shift: int, hop: int
-) -> np.ndarray:
-    """The word label under the centre of each of ``n_segments`` segments: ``(n_segments,)``.
+def words_at(words: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """The word label at each sample of ``centre`` ``(n,)``: ``(n,)`` int64.
 
-    ``words`` ``(W, 3)``: rows ``(label, first sample, end sample)``. Segment ``k`` covers
-    frames ``k * shift .. k * shift + segment - 1`` of hop ``hop`` samples; its centre falls
-    in a word or, in a pause, is given the nearest word.
+    ``words`` ``(W, 3)``: rows ``(label, first sample, end sample)``. A sample in a word
+    gets that word; one in a pause gets the nearest word.
     """
-    centre = (np.arange(n_segments) * shift + segment / 2) * hop
     start, end = words[:, 1][None], words[:, 2][None]
     distance = np.maximum(start - centre[:, None], 0) + np.maximum(centre[:, None] - end, 0)
     return words[np.argmin(distance, axis=1), 0].astype(np.int64)
 
 
-def _build(
-    out: Path,
-    splits: dict[str, list[_Utterance]],
-    kind: str,
-    segment: int,
-    shift: int,
-    title: str,
-) -> None:
-    """Featurise, segment and normalise every split into ``out``, streaming through disk.
+def _build(out: Path, splits: dict[str, list[_Utterance]], how: Segmenting, title: str) -> None:
+    """Featurise, segment and (optionally) normalise every split into ``out``, streaming
+    through disk.
 
-    Writes ``<split>_x.npy`` (normalised segments), ``<split>_labels.npz`` and ``meta.json``;
-    memory use stays at one utterance plus one block, whatever the corpus size.
+    Writes ``<split>_x.npy`` (segments), ``<split>_labels.npz`` and ``meta.json``; memory
+    use stays at one utterance plus one block, whatever the corpus size.
     """
-    width = len(feature_names(kind))
+    width = len(feature_names(how.features))
     counts, meta = {}, {"skipped": {}}
     for split, utterances in splits.items():
         rows, kept, skipped, segment_words = [], [], [], []
         with open(out / f"{split}.raw", "wb") as raw:
             for utt in tqdm(utterances, desc=f"{title} {split}", unit="file"):
-                feats = features_of(utt.wave(), kind)
-                if len(feats) < segment:
+                cut = how.cut(utt.wave(), utt.source)
+                if cut is None:
                     skipped.append(utt.source)
                     continue
-                cut = segments(feats, segment, shift, name=utt.source)
                 raw.write(cut.astype(np.float32).tobytes())
                 rows.append(np.full(len(cut), len(kept), dtype=np.int64))
                 if utt.words is not None:
-                    hop = HOP_SAMPLES[kind]
-                    segment_words.append(
-                        words_at_segments(utt.words, len(cut), segment, shift, hop)
-                    )
+                    segment_words.append(words_at(utt.words, how.centres(len(cut))))
                 kept.append(utt)
         if not kept:
             raise UnweaveError(
                 f"{title} {split}: all {len(utterances)} utterances are shorter than "
-                f"{segment} frames; expected at least one segment."
+                f"{how.segment} frames; expected at least one segment."
             )
         utterance = np.concatenate(rows)
         counts[split] = len(utterance)
@@ -204,13 +245,15 @@ def _build(
         meta["skipped"][split] = skipped
 
     def raw(split: str) -> np.memmap:
-        shape = (counts[split], segment, width)
+        shape = (counts[split], how.segment, width)
         return np.memmap(out / f"{split}.raw", dtype=np.float32, mode="r", shape=shape)
 
     block = 4096
-    train = raw("train")
-    norm = FeatureNorm.fit(train[i : i + block] for i in range(0, len(train), block))
-    del train
+    norm = FeatureNorm(np.zeros(width, np.float32), np.ones(width, np.float32))
+    if how.normalise:
+        train = raw("train")
+        norm = FeatureNorm.fit(train[i : i + block] for i in range(0, len(train), block))
+        del train
     for split in splits:
         source = raw(split)
         x = np.lib.format.open_memmap(out / f"{split}_x.npy", "w+", np.float32, source.shape)
@@ -227,7 +270,7 @@ def _load(
     folder: Path,
     split: str,
     name: str,
-    kind: str,
+    how: Segmenting,
     value_names: dict[str, list[str]],
     targets: tuple[str, ...] = (),
     **meta,
@@ -243,7 +286,7 @@ def _load(
             name,
             split,
             len(skipped),
-            meta["segment"],
+            how.segment,
             names,
         )
     x = np.load(folder / f"{split}_x.npy", mmap_mode="r")
@@ -254,7 +297,7 @@ def _load(
     return SeriesData(
         x=x,
         mask=np.ones(x.shape, dtype=bool),
-        feature_names=feature_names(kind),
+        feature_names=feature_names(how.features),
         name=name,
         split=split,
         static=static,
@@ -267,9 +310,9 @@ def _load(
         meta={
             "mean": np.array(info["mean"], dtype=np.float32),
             "std": np.array(info["std"], dtype=np.float32),
-            "features": kind,
+            **asdict(how),
             "rate": RATE,
-            "settings": dict(SETTINGS[kind]),
+            "settings": dict(SETTINGS[how.features]),
             "value_names": value_names,
             "n_utterances": len(source),
             "n_skipped": len(skipped),
@@ -279,30 +322,60 @@ def _load(
     )
 
 
+class UtteranceDataset(torch.utils.data.Dataset):
+    """Serves every row of one utterance: ``{"x": float32 (n_rows, T, F)}``, in time order.
+
+    Utterances are ``groups["utterance"]``; rows are read from ``data.x`` (a memmap stays
+    one) when served. :meth:`collate` stacks the rows of several utterances.
+    """
+
+    def __init__(self, data: SeriesData) -> None:
+        utterance = data.groups.get("utterance")
+        if utterance is None:
+            raise UnweaveError(
+                f"{data.name}/{data.split} has no groups['utterance']; expected speech rows "
+                "labelled with their utterance."
+            )
+        self.x = data.x
+        self.order = np.argsort(np.asarray(utterance), kind="stable")
+        bounds = np.flatnonzero(np.diff(np.asarray(utterance)[self.order])) + 1
+        self.bounds = np.concatenate([[0], bounds, [len(self.order)]])
+
+    def __len__(self) -> int:
+        return len(self.bounds) - 1
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        rows = self.order[self.bounds[index] : self.bounds[index + 1]]
+        return {"x": torch.from_numpy(np.asarray(self.x[rows], dtype=np.float32))}
+
+    @staticmethod
+    def collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        """Utterances -> one batch ``{"x": (total rows, T, F)}``, utterance after utterance."""
+        return {"x": torch.cat([item["x"] for item in items])}
+
+
 def _build_from_files(
     label: str,
     root: Path,
     files: list[Path],
     splits: dict[str, list[_Utterance]],
-    features: str,
-    segment: int,
-    shift: int,
+    how: Segmenting,
 ) -> Path:
     """The cache entry of a corpus read from ``files`` under ``root``, built on first use."""
     params = {
         "version": CACHE_VERSION,
         "root": str(root.resolve()),
         **_fingerprint(files),
-        "features": features,
-        "settings": SETTINGS[features],
-        "segment": segment,
-        "shift": shift,
+        **_cache_params(how),
     }
     return cached_build(
-        f"speech-{label.lower()}",
-        params,
-        lambda out: _build(out, splits, features, segment, shift, label),
+        f"speech-{label.lower()}", params, lambda out: _build(out, splits, how, label)
     )
+
+
+def _cache_params(how: Segmenting) -> dict:
+    """The part of a cache key that :class:`Segmenting` fixes."""
+    return {**asdict(how), "settings": SETTINGS[how.features]}
 
 
 def _fingerprint(files: list[Path]) -> dict:
@@ -333,6 +406,8 @@ def load_fsdd(
     features: str = "stft",
     segment: int = 20,
     shift: int = 10,
+    chunk_samples: int | None = None,
+    normalise: bool = True,
 ) -> SeriesData:
     """The Free Spoken Digit Dataset: 6 speakers x 10 digits x 50 takes of 8 kHz ``.wav``.
 
@@ -343,8 +418,11 @@ def load_fsdd(
     frames), hence the default ``shift`` 10 (half-overlapping segments, three from a median
     utterance); the ~1% shorter than one segment are skipped and counted. Static: ``speaker``
     (6, sorted names) and ``digit`` (10), the latter also in ``targets``.
+    ``chunk_samples`` and ``normalise``: see :class:`Segmenting` (DBSE's reference
+    features: ``chunk_samples=3200, shift=20, normalise=False``).
     """
-    _check(split, features, segment, shift)
+    _check_split(split)
+    how = Segmenting(features, segment, shift, chunk_samples, normalise)
     root = Path(root)
     folder = root / "recordings" if (root / "recordings").is_dir() else root
     if not folder.is_dir():
@@ -373,16 +451,14 @@ def load_fsdd(
                 wave=_file_reader(path),
             )
         )
-    cache = _build_from_files("FSDD", folder, files, splits, features, segment, shift)
+    cache = _build_from_files("FSDD", folder, files, splits, how)
     return _load(
         cache,
         split,
         "fsdd",
-        features,
+        how,
         {"speaker": speakers, "digit": list(DIGITS)},
         targets=("digit",),
-        segment=segment,
-        shift=shift,
         source=str(folder),
     )
 
@@ -430,6 +506,8 @@ def load_timit(
     features: str = "stft",
     segment: int = 20,
     shift: int = 20,
+    chunk_samples: int | None = None,
+    normalise: bool = True,
 ) -> SeriesData:
     """TIMIT (LDC93S1), read from ``<root>/{train,test}/dr*/<speaker>/*.wav`` (any case).
 
@@ -437,11 +515,14 @@ def load_timit(
     uses. ``"train"`` is every training speaker (462 in the full corpus); ``"test"`` is the
     24-speaker core test set (:data:`TIMIT_CORE_TEST_SPEAKERS`; 192 utterances), a missing
     one logged and listed in ``meta["missing_core_speakers"]``. Files must be 16 kHz (NIST
-    SPHERE or RIFF). Non-overlapping 20-frame segments by default, like DBSE's 200 ms
-    chunks. Static: ``speaker`` (index within the split), ``gender`` (0 female, 1 male, from
-    the speaker id's first letter) and ``dialect`` (0-7 for dr1-dr8).
+    SPHERE or RIFF). Non-overlapping 20-frame segments by default. Static: ``speaker``
+    (index within the split), ``gender`` (0 female, 1 male, from the speaker id's first
+    letter) and ``dialect`` (0-7 for dr1-dr8).
+    ``chunk_samples`` and ``normalise``: see :class:`Segmenting` (DBSE's reference
+    features: ``chunk_samples=3200, shift=20, normalise=False``).
     """
-    _check(split, features, segment, shift)
+    _check_split(split)
+    how = Segmenting(features, segment, shift, chunk_samples, normalise)
     root = Path(root)
     if not root.is_dir():
         raise UnweaveError(f"{root}: no such folder; expected the TIMIT root with train/, test/.")
@@ -479,19 +560,17 @@ def load_timit(
         for part, utts in found.items()
     }
     files = [u[0] for utts in found.values() for u in utts]
-    cache = _build_from_files("TIMIT", root, files, splits, features, segment, shift)
+    cache = _build_from_files("TIMIT", root, files, splits, how)
     return _load(
         cache,
         split,
         "timit",
-        features,
+        how,
         {
             "speaker": speakers[split],
             "gender": ["female", "male"],
             "dialect": [f"dr{k}" for k in range(1, 9)],
         },
-        segment=segment,
-        shift=shift,
         missing_core_speakers=missing,
         source=str(root),
     )
@@ -708,15 +787,18 @@ def load_synthetic_speech(
     segment: int = 20,
     shift: int = 10,
     words_per_utterance: int = 4,
+    chunk_samples: int | None = None,
+    normalise: bool = True,
 ) -> SeriesData:
     """Synthetic multi-speaker spoken digit strings (:func:`make_synthetic_speech`), no files.
 
     Train speakers are the seed's voices ``0..n-1`` and test speakers ``n..2n-1``: disjoint,
     as speaker verification needs. Static: ``speaker`` (index within the split) and, per
     segment, ``digit`` (10, the word under the segment's centre; also in ``targets``).
-    Segments as in :func:`load_fsdd`.
+    Segments and options as in :func:`load_fsdd`.
     """
-    _check(split, features, segment, shift)
+    _check_split(split)
+    how = Segmenting(features, segment, shift, chunk_samples, normalise)
 
     def build(out: Path) -> None:
         splits = {}
@@ -737,7 +819,7 @@ def load_synthetic_speech(
                     zip(speech.waves, speech.speaker, speech.digits, speech.bounds, strict=True)
                 )
             ]
-        _build(out, splits, features, segment, shift, "Synthetic speech")
+        _build(out, splits, how, "Synthetic speech")
 
     params = {
         "version": CACHE_VERSION,
@@ -746,10 +828,7 @@ def load_synthetic_speech(
         "utterances_per_speaker": utterances_per_speaker,
         "words_per_utterance": words_per_utterance,
         "seed": seed,
-        "features": features,
-        "settings": SETTINGS[features],
-        "segment": segment,
-        "shift": shift,
+        **_cache_params(how),
     }
     cache = cached_build("speech-synthetic", params, build)
     offset = 0 if split == "train" else n_speakers
@@ -758,10 +837,8 @@ def load_synthetic_speech(
         cache,
         split,
         "synthetic-speech",
-        features,
+        how,
         {"speaker": [v.name for v in voices], "digit": list(DIGITS)},
         targets=("digit",),
-        segment=segment,
-        shift=shift,
         seed=seed,
     )

@@ -3,29 +3,39 @@
 Reference code azencot-group/DBSE ``audio/model/dbse.py`` and ``train_and_eval_timit.py``
 (facts in reference/dbse.md §3-4):
 
-* input: one chunk = 20 frames x 201 linear-magnitude STFT bins (n_fft 400, window 320,
-  hop 165 at 16 kHz; :mod:`unweave.data.audio`);
-* frame features: a bidirectional LSTM (201 -> 128 per direction) and a Linear to 128 per
-  frame;
+* input: one chunk = 3200 samples (200 ms) -> 20 frames x 201 raw linear-magnitude STFT
+  bins (n_fft 400, window 320, hop 165 at 16 kHz, no normalisation); every utterance is cut
+  into such chunks, the last zero-padded (``load_*(chunk_samples=3200, normalise=False)``
+  in :mod:`unweave.data.speech`);
+* frame features: a bidirectional LSTM (201 -> 201 per direction) and a Linear 402 -> 201
+  per frame: the reference overwrites ``g_dim`` with ``fft_size // 2 + 1`` (``dbse.py:81``);
 * the video model's subtraction bias on those features (static code from frame 0 only;
-  the dynamic path reads ``h_t - h_0`` with fresh noise in slot 0), f = z = 128, prior and
-  static MLP width 256;
+  the dynamic path, a 2-layer biLSTM 201 -> 128, reads ``h_t - h_0`` with fresh noise in
+  slot 0), f = z = 128, prior and static MLP width 256; the static mean and log-variance
+  heads are Linear + LeakyReLU(0.2) (``LinearUnit(..., False)``, ``dbse.py:101-102``);
 * decoder: an LSTM (256 -> 201) over ``[z_t, f]``, then a Linear per frame;
-* loss (sums / batch): 20 SSE(chunk) + 100 SSE(the chunk decoded from ``[0, f]``, i.e. the
-  static code alone) + KL(f) + KL(z); Adam lr 1e-3, batch 32, 500 epochs.
+* loss (sums / number of chunks): 20 SSE(chunk) + 100 SSE(the chunk decoded from ``[0, f]``,
+  i.e. the static code alone) + KL(f) + KL(z); Adam lr 1e-3, 500 epochs;
+* a batch is every chunk of 32 utterances (:meth:`AudioDBSE.training_items`), so an epoch
+  is one pass over the utterances;
+* initialisation: Linear weights N(0, 0.01), biases 0, LSTMs PyTorch's default
+  (``dbse_model.apply(utils.init_weights)`` after construction,
+  ``train_and_eval_timit.py:646``).
 
-Weights keep PyTorch's default initialisation: the reference applies its N(0, 0.01)
-initialisation to the video model only.
+With these sizes the model holds 3,045,169 parameters, as the modules the reference's
+forward uses (its unused ``mlp_encoder`` and ``z_rnn`` are left out).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 from torch import nn
 
+from unweave.data.speech import UtteranceDataset
 from unweave.data.timeseries import SeriesData
 from unweave.models.base import SequentialVAEConfig
 from unweave.models.dbse import DBSE
@@ -36,8 +46,8 @@ class AudioDBSEConfig(SequentialVAEConfig):
     """Sizes and loss weights; defaults are the reference TIMIT experiment."""
 
     n_features: int = 201  # STFT bins (n_fft 400)
-    encoder_hidden: int = 128  # per direction of the frame biLSTM
-    g_dim: int = 128
+    encoder_hidden: int = 201  # per direction of the frame biLSTM (the reference's g_dim)
+    g_dim: int = 201  # fft_size // 2 + 1 in the reference, whatever its --g_dim says
     f_dim: int = 128
     z_dim: int = 128
     rnn_size: int = 256
@@ -45,6 +55,7 @@ class AudioDBSEConfig(SequentialVAEConfig):
     w_static: float = 100.0  # SSE of the chunk decoded from [0, f]
     w_kl_static: float = 1.0
     w_kl_dynamic: float = 1.0
+    static_head_activation: str = "leaky_relu"  # LinearUnit(rnn_size, f_dim, False)
 
 
 class SpectrogramEncoder(nn.Module):
@@ -86,11 +97,16 @@ class AudioDBSE(DBSE):
         encoder = SpectrogramEncoder(config.n_features, config.encoder_hidden, config.g_dim)
         return encoder, SpectrogramDecoder(config.f_dim + config.z_dim, config.n_features)
 
-    def reset_parameters(self) -> None:
-        """Keep PyTorch's initialisation, as the reference audio model does."""
+    @staticmethod
+    def training_items(data: SeriesData) -> tuple[UtteranceDataset, Callable] | None:
+        """Training items are utterances, a batch all their chunks (the reference's batch of
+        32 files); None (single chunks) for rows without ``groups["utterance"]``."""
+        if "utterance" not in data.groups:
+            return None
+        return UtteranceDataset(data), UtteranceDataset.collate
 
     def batch_inputs(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor]:
-        """A loader batch -> ``(x,)``: normalised frames ``(B, T, F)``."""
+        """A loader batch -> ``(x,)``: chunks of frames ``(B, T, F)``."""
         return (batch["x"].float(),)
 
     def frame_features(self, x: torch.Tensor) -> torch.Tensor:

@@ -70,7 +70,9 @@ class SequenceDataModule(pl.LightningDataModule):
         training_rows = getattr(model, "training_rows", None)
         if training_rows is not None:  # e.g. FHVAE's block of sequences for this epoch
             rows = training_rows(
-                self.train_data, trainer.current_epoch, self.config["train"]["seed"]
+                self.train_data,
+                trainer.current_epoch if trainer else 0,
+                self.config["train"]["seed"],
             )
             dataset = dataset if rows is None else Subset(dataset, rows.tolist())
         sampler = DistributedSampler(
