@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
-import numpy as np
 import torch
 import yaml
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
@@ -230,18 +229,15 @@ def with_settings_from_data(
     return {**config, "model": {**config["model"], **from_data(train_data)}}
 
 
-def check_model_takes_data(
-    module: pl.LightningModule, datamodule: SequenceDataModule, rows: np.ndarray | None
-) -> None:
-    """Run the loss on two training sequences (of ``rows``, the first epoch's, when the model
+def check_model_takes_data(module: pl.LightningModule, datamodule: SequenceDataModule) -> None:
+    """Run the loss on the first two training items (of the first epoch's rows, when the model
     trains on part of the data per epoch) so a shape mismatch fails before anything is written.
 
     The random state is restored afterwards: the run trains exactly as without the check.
     """
     model, seed = module.model, module.config["train"]["seed"]
-    loader = datamodule.train_dataloader(model)
-    first = [0, 1] if rows is None else rows[:2].tolist()
-    pair = DataLoader(Subset(loader.dataset, first), batch_size=2, collate_fn=loader.collate_fn)
+    loader = datamodule.train_dataloader(model)  # the model's items, the first epoch's rows
+    pair = DataLoader(Subset(loader.dataset, [0, 1]), batch_size=2, collate_fn=loader.collate_fn)
     with torch.random.fork_rng(devices=[]), torch.no_grad():
         if getattr(model, "start_epoch", None) is not None:
             model.start_epoch(datamodule.train_data, 0, seed)
@@ -283,16 +279,14 @@ def train(
         prepare(datamodule.train_data)
     # A model may train on part of the data per epoch (FHVAE's blocks of sequences).
     training_rows = getattr(module.model, "training_rows", None)
-    rows = None if training_rows is None else training_rows(datamodule.train_data, 0, seed)
-    check_model_takes_data(module, datamodule, rows)
+    check_model_takes_data(module, datamodule)
     if not is_secondary_process():
         run_dir.mkdir(parents=True, exist_ok=True)
         write_atomic(run_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
         write_atomic(run_dir / "env.json", json.dumps(environment(config), indent=1))
 
     # Log at least once per epoch, even when an epoch is shorter than train.log_every_n_steps.
-    n_rows = len(datamodule.train_data) if rows is None else len(rows)
-    steps_per_epoch = n_rows // config["train"]["batch_size"]
+    steps_per_epoch = len(datamodule.train_dataloader(module.model))  # the model's own items
     log_every = max(1, min(config["train"]["log_every_n_steps"], steps_per_epoch))
     if training_rows is not None:
         trainer_overrides = {"reload_dataloaders_every_n_epochs": 1, **trainer_overrides}
