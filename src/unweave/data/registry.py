@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 from unweave.data.base import SequenceData
 from unweave.data.fragments import FragmentData
@@ -23,7 +25,39 @@ SERIES_DATASETS = (
 )
 
 AUDIO_DATASETS = ("synthetic-speech", "fsdd", "timit")
-FRAGMENT_DATASETS = ("coloured-digits", "notes", "sprites-fragments")
+
+
+class FragmentLoader(NamedTuple):
+    """Where a fragment data set's loader lives, the options it takes and, for a data set
+    read from files, the folder under ``UNWEAVE_DATA`` that ``root`` defaults to."""
+
+    function: str  # "module:function", called as function(split, [root,] **options)
+    options: frozenset[str]
+    data_folder: str | None = None
+
+
+#: Fragment data set -> its loader: a new data set is one entry here.
+FRAGMENT_LOADERS: dict[str, FragmentLoader] = {
+    "coloured-digits": FragmentLoader(
+        "unweave.data.coloured_digits:load_coloured_digits",
+        frozenset({"n_samples", "n_fragments", "seed", "extra"}),
+        "mnist",
+    ),
+    "phonenums": FragmentLoader(
+        "unweave.data.phonenums:load_phonenums",
+        frozenset({"n_pages", "n_ood_pages", "n_fragments", "seed", "font", "wrap_noise"}),
+    ),
+    "notes": FragmentLoader(
+        "unweave.data.notes:load_notes",
+        frozenset({"n_samples_per_instrument", "seed", "bins", "soundfont"}),
+    ),
+    "sprites-fragments": FragmentLoader(
+        "unweave.data.sprites_fragments:load_sprites_fragments",
+        frozenset({"image_size", "test_actions", "seed"}),
+        "sprites-lpc",
+    ),
+}
+FRAGMENT_DATASETS = tuple(FRAGMENT_LOADERS)
 IMAGE_DATASETS = ("dsprites", "shapes3d")
 
 
@@ -93,32 +127,23 @@ def load_fragment_data(
     """Split ``split`` ("train", "valid", "test" or "ood", the held-out styles) of a content /
     style data set: samples of fragments ``(N, n, C, H, W)`` sharing one style.
 
-    ``coloured-digits`` reads MNIST IDX files (``root`` default ``$UNWEAVE_DATA/mnist``;
-    options ``n_samples``, ``n_fragments``, ``seed``, ``extra``); ``notes`` renders the General
-    MIDI sound font of pretty-midi, no files needed (options ``n_samples_per_instrument``,
-    ``seed``, ``bins``, ``soundfont``); ``sprites-fragments`` serves the frames of Sprites clips
-    (``root`` default ``$UNWEAVE_DATA/sprites-lpc``; options ``image_size``, ``test_actions``,
-    ``seed``).
+    ``coloured-digits`` reads MNIST IDX files (``root`` default ``$UNWEAVE_DATA/mnist``);
+    ``phonenums`` types V3's PhoneNums pages in-process and ``notes`` renders the General
+    MIDI sound font of pretty-midi, no files needed; ``sprites-fragments`` serves the frames
+    of Sprites clips (``root`` default ``$UNWEAVE_DATA/sprites-lpc``). Each takes the
+    options of :data:`FRAGMENT_LOADERS`, documented by its loader.
     """
-    if name == "coloured-digits":
-        from unweave.data.coloured_digits import load_coloured_digits
-
-        check_known_keys("data.options", options, {"n_samples", "n_fragments", "seed", "extra"})
-        return load_coloured_digits(split, _data_root(name, root, "mnist"), **options)
-    if name == "notes":
-        from unweave.data.notes import load_notes
-
-        allowed = {"n_samples_per_instrument", "seed", "bins", "soundfont"}
-        check_known_keys("data.options", options, allowed)
-        return load_notes(split, **options)
-    if name == "sprites-fragments":
-        from unweave.data.sprites_fragments import load_sprites_fragments
-
-        check_known_keys("data.options", options, {"image_size", "test_actions", "seed"})
-        return load_sprites_fragments(split, _data_root(name, root, "sprites-lpc"), **options)
-    raise UnweaveError(
-        f"Unknown data set '{name}'; expected one of: {', '.join(FRAGMENT_DATASETS)}."
-    )
+    loader = FRAGMENT_LOADERS.get(name)
+    if loader is None:
+        raise UnweaveError(
+            f"Unknown data set '{name}'; expected one of: {', '.join(FRAGMENT_DATASETS)}."
+        )
+    check_known_keys("data.options", options, set(loader.options))
+    module, function = loader.function.split(":")
+    load = getattr(importlib.import_module(module), function)
+    if loader.data_folder is None:
+        return load(split, **options)
+    return load(split, _data_root(name, root, loader.data_folder), **options)
 
 
 def load_audio_data(name: str, split: str, root: str | Path | None = None, **options) -> SeriesData:
