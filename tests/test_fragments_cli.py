@@ -18,7 +18,8 @@ from unweave.cli import main
 MNIST = SHARED_DATA / "mnist"
 TINY = [
     "data.options.n_samples=200",
-    "model.stage_channels=[4, 4, 8, 8]",
+    "model.cnn=[{channels: 4, layers: 2, blocks: 1, kernel: [3, 3], stride: [2, 2]},"
+    " {channels: 8, layers: 2, blocks: 1, kernel: [3, 3], stride: [2, 2]}]",
     "model.content_dim=8",
     "model.style_dim=8",
     "model.dead_code_threshold=1",

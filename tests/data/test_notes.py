@@ -103,13 +103,32 @@ def test_shapes_labels_and_normalisation(notes: dict) -> None:
         assert data.meta["value_names"]["style"] == list(instruments.values())
         assert data.meta["value_names"]["content"][9] == "A4"
         assert ((data.meta["velocity"] >= 80) & (data.meta["velocity"] <= 120)).all()
-    train = notes["train"]
-    assert abs(float(train.x.mean())) < 1e-3 and abs(float(train.x.std()) - 1) < 1e-3
     assert notes["ood"].meta["programs"] == [0, 4, 73, 78]
     assert not set(notes["ood"].meta["programs"]) & set(notes["train"].meta["programs"])
-    # Undo the normalisation: log magnitudes between log(1e-5) and a few units.
-    raw = np.asarray(train.x) * train.meta["std"] + train.meta["mean"]
+
+
+def test_raw_log_magnitudes_by_default_z_scored_on_request(notes: dict) -> None:
+    """The reference feeds raw log(|STFT| + 1e-5) (no z-scoring); ``zscore=True`` divides by
+    one scalar mean and std of the training split, and ``meta`` undoes either."""
+    train = notes["train"]
+    raw = np.asarray(train.x)
+    assert (train.meta["mean"], train.meta["std"]) == (0.0, 1.0)
     assert raw.min() >= np.log(1e-5) - 1e-3 and raw.max() < 8
+    assert raw.mean() < -2  # quiet bins near log(1e-5) dominate: clearly not z-scored
+    assert train.meta["train_mean"] == pytest.approx(float(raw.mean(dtype=np.float64)), abs=1e-3)
+    assert train.meta["train_std"] == pytest.approx(float(raw.std(dtype=np.float64)), rel=1e-3)
+    scored = load_notes("train", n_samples_per_instrument=1, zscore=True)
+    x = np.asarray(scored.x)
+    assert abs(float(x.mean())) < 1e-3 and abs(float(x.std()) - 1) < 1e-3
+    assert x.dtype == np.float32
+    np.testing.assert_allclose(x * scored.meta["std"] + scored.meta["mean"], raw, atol=1e-4)
+    valid = load_notes("valid", n_samples_per_instrument=1, zscore=True)  # training statistics
+    np.testing.assert_allclose(
+        np.asarray(valid.x),
+        (np.asarray(notes["valid"].x) - train.meta["train_mean"]) / train.meta["train_std"],
+        rtol=1e-5,
+        atol=1e-5,
+    )
 
 
 def test_content_is_the_pitch_played(notes: dict) -> None:

@@ -16,9 +16,11 @@ The InsNotes recipe (Wu et al., V3) as applied here:
 - features: ``log(|STFT| + 1e-5)`` with a 1024-point Hann window and hop 512 (so a note
   period is 33 frames), the top (Nyquist) bin dropped -> 512 bins of 15.6 Hz, and the
   first 32 of each note's 33 frames as its fragment;
-- normalisation: ``(x - mean) / std`` with one scalar mean and std of the training
-  split's log magnitudes (in ``meta``); a scalar keeps the spectral shape (per-bin scaling
-  would blow the near-silent top bins up to unit variance).
+- normalisation: none by default, as the reference (raw log magnitudes, about -11.5 to
+  3); ``zscore=True`` gives ``(x - mean) / std`` with one scalar mean and std of the
+  training split's log magnitudes (a scalar keeps the spectral shape: per-bin scaling
+  would blow the near-silent top bins up to unit variance). ``meta["mean"]`` and
+  ``meta["std"]`` are those applied (0 and 1 without z-scoring).
 
 What differs from the reference: it renders 2-minute MIDI files (120 notes cycling through
 one pitch order) with FluidSynth and the FluidR3 SoundFont and cuts 12 consecutive notes,
@@ -27,15 +29,16 @@ own (12 notes, no spill-over from the notes before it). Its gain walk may leave 
 and its 1-s envelope segments drift against the 1.056-s notes; here they are clipped and
 aligned. The STFT pads the ends by reflection (``librosa`` pads with zeros), which only
 touches the first frame of a sample. The reference's FrequencyMasking(15) is a training
-augmentation, not part of the data.
+augmentation, not part of the data (V3's ``frequency_mask`` setting).
 
 ``bins`` below 512 averages groups of adjacent linear-magnitude bins before the log (128
 bins: 62.5 Hz each), which makes x 4x smaller for CPU presets. The trade: the fundamentals
 of neighbouring low pitches (C4 262 Hz, C#4 277 Hz) then share a bin, so pitch is read from
 where the higher harmonics fall; the instrument's formants are kept.
 
-All four splits are built together (the normalisation needs the training split) on first
-use and cached (see :mod:`unweave.data.cache`); ``x`` stays memmapped.
+All four splits are built together (the z-scoring needs the training split's statistics)
+on first use and cached as raw log magnitudes (see :mod:`unweave.data.cache`); ``x`` stays
+memmapped unless z-scored (then it is one float32 array in memory).
 """
 
 from __future__ import annotations
@@ -86,7 +89,7 @@ PEAK = 0.9
 LOG_FLOOR = 1e-5
 BINS_CHOICES = (512, 256, 128, 64)
 DEFAULT_SOUNDFONT = "TimGM6mb.sf2"  # inside the pretty_midi package
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: raw log magnitudes stored, z-scoring at load
 
 
 def default_soundfont() -> Path:
@@ -263,7 +266,8 @@ def _render_split(
 
 
 def _build(out: Path, sizes: dict[str, int], seed: int, bins: int, synth: NoteSynth) -> None:
-    """Render, normalise and write every split: ``<split>_x.npy``, labels and ``meta.json``."""
+    """Render and write every split: raw ``<split>_x.npy``, labels, and ``meta.json`` with the
+    training split's scalar mean and std."""
     counts = {
         split: n * len(OOD_INSTRUMENTS if split == "ood" else INSTRUMENTS)
         for split, n in sizes.items()
@@ -274,12 +278,6 @@ def _build(out: Path, sizes: dict[str, int], seed: int, bins: int, synth: NoteSy
             _render_split(out, split, sizes[split], seed, bins, synth, bar)
     mean = total / size
     std = math.sqrt(max(squares / size - mean**2, 0.0)) or 1.0
-    for split in SPLITS:
-        x = np.load(out / f"{split}_x.npy", mmap_mode="r+")
-        for start in range(0, len(x), 64):
-            x[start : start + 64] = (x[start : start + 64] - mean) / std
-        x.flush()
-        del x
     (out / "meta.json").write_text(json.dumps({"mean": mean, "std": std}))
 
 
@@ -289,8 +287,10 @@ def load_notes(
     seed: int = 0,
     bins: int = 512,
     soundfont: str | Path | None = None,
+    zscore: bool = False,
 ) -> FragmentData:
-    """Split ``split`` of the instrument notes: x ``(N, 12, 1, bins, 32)`` float32, normalised.
+    """Split ``split`` of the instrument notes: x ``(N, 12, 1, bins, 32)`` float32 log
+    magnitudes, raw (the reference) or z-scored.
 
     Args:
         split: ``"train"``, ``"valid"``, ``"test"`` or ``"ood"`` (the 4 held-out programs).
@@ -299,12 +299,15 @@ def load_notes(
         seed: fixes every random draw (pitch orders, velocities, envelopes, sample order).
         bins: frequency bins, 512 (the recipe) or 256 / 128 / 64 (averaged, cheaper).
         soundfont: a ``.sf2`` file; default :func:`default_soundfont`.
+        zscore: subtract the training split's mean log magnitude and divide by its std
+            (one scalar each); default False, the reference's raw ``log(|STFT| + 1e-5)``.
 
     Returns:
         ``FragmentData`` with content = pitch index ``(N, 12)`` (MIDI ``60 + index``), style
         = instrument index ``(N,)`` into ``meta["value_names"]["style"]``; ``meta`` also
         holds ``programs`` (GM numbers of those instruments), ``mean`` and ``std`` (the
-        training normalisation: ``x * std + mean`` is the log magnitude), ``velocity``
+        normalisation applied: ``x * std + mean`` is the log magnitude; 0 and 1 unless
+        ``zscore``), ``train_mean`` and ``train_std`` (the training statistics), ``velocity``
         ``(N, 12)``, ``rate``, ``n_fft``, ``hop``, ``bins`` and ``soundfont``.
     """
     if split not in SPLITS:
@@ -329,11 +332,15 @@ def load_notes(
         "notes", params, lambda out: _build(out, sizes, seed, bins, NoteSynth(path))
     )
     stats = json.loads((folder / "meta.json").read_text())
+    x = np.load(folder / f"{split}_x.npy", mmap_mode="r")
+    mean, std = (stats["mean"], stats["std"]) if zscore else (0.0, 1.0)
+    if zscore:
+        x = ((x - np.float32(mean)) / np.float32(std)).astype(np.float32)
     with np.load(folder / f"{split}_labels.npz") as labels:
         content, style, velocity = labels["content"], labels["style"], labels["velocity"]
     instruments = OOD_INSTRUMENTS if split == "ood" else INSTRUMENTS
     return FragmentData(
-        x=np.load(folder / f"{split}_x.npy", mmap_mode="r"),
+        x=x,
         content=content.astype(np.int64),
         style=style.astype(np.int64),
         name="notes",
@@ -341,8 +348,10 @@ def load_notes(
         meta={
             "value_names": {"content": list(PITCH_NAMES), "style": list(instruments.values())},
             "programs": list(instruments),
-            "mean": stats["mean"],
-            "std": stats["std"],
+            "mean": mean,
+            "std": std,
+            "train_mean": stats["mean"],
+            "train_std": stats["std"],
             "velocity": velocity,
             "rate": RATE,
             "n_fft": N_FFT,

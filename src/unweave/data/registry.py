@@ -49,7 +49,7 @@ FRAGMENT_LOADERS: dict[str, FragmentLoader] = {
     ),
     "notes": FragmentLoader(
         "unweave.data.notes:load_notes",
-        frozenset({"n_samples_per_instrument", "seed", "bins", "soundfont"}),
+        frozenset({"n_samples_per_instrument", "seed", "bins", "soundfont", "zscore"}),
     ),
     "sprites-fragments": FragmentLoader(
         "unweave.data.sprites_fragments:load_sprites_fragments",
