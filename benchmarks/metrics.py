@@ -6,7 +6,8 @@ factor each, three leak a second factor in, one mixes two factors, one repeats a
 one holds a factor only through a mixture. The representation is the identity, so the time
 is the metric's own. Every metric runs with the ``reference`` preset (disentanglement_lib's
 settings); DCI runs with both backends on the same sampled points and the table reports how
-far they disagree. Everything runs on one thread (the machine may be shared).
+far they disagree. Everything runs on one thread in one process (DCI with ``n_jobs=1``; the
+machine may be shared).
 
 Writes ``benchmarks/results/metrics.json`` and prints a table.
 
@@ -71,8 +72,8 @@ RUNS = [
     ("mig", {}),
     ("sap", {}),
     ("modularity_explicitness", {}),
-    ("dci", {"backend": "hist"}),
-    ("dci", {"backend": "gbt"}),
+    ("dci", {"backend": "hist", "n_jobs": 1}),
+    ("dci", {"backend": "gbt", "n_jobs": 1}),
     ("beta_vae", {}),
     ("factor_vae", {}),
 ]

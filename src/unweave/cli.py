@@ -418,7 +418,7 @@ def evaluate(
         str,
         typer.Option(
             help="Images: 'reference' (disentanglement_lib's sample sizes; ~30 min of CPU) or "
-            "'fast' (small samples, the fast DCI backend)."
+            "'fast' (small samples)."
         ),
     ] = "reference",
     seed: Annotated[int, typer.Option(help="Images: seed of the metrics' draws.")] = 0,

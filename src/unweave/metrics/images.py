@@ -48,8 +48,8 @@ def ground_truth_report(
     metrics: Sequence[str] = STUDY_METRICS,
 ) -> dict[str, float]:
     """``metrics`` (names of :data:`~unweave.metrics.classic.METRICS`) with the settings of
-    ``preset`` (``reference``: disentanglement_lib's study; ``fast``: small samples and the
-    fast DCI backend) -> one flat dict of their keys."""
+    ``preset`` (``reference``: disentanglement_lib's study; ``fast``: small samples) -> one
+    flat dict of their keys."""
     unknown = [m for m in metrics if m not in METRICS]
     if unknown:
         raise UnweaveError(

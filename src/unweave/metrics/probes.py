@@ -146,7 +146,7 @@ def classic_report(
     train: SequenceData,
     test: SequenceData,
     max_train: int | None = 5000,
-    dci_backend: str = "hist",
+    dci_backend: str = "gbt",
 ) -> dict[str, float]:
     """MIG, SAP, DCI and modularity/explicitness of ``[static, time-mean dynamic]`` codes
     against all factors, plus :func:`mutual_information_report` per code, on posterior means."""
