@@ -135,6 +135,9 @@ def test_a_batch_is_every_chunk_of_its_utterances_and_the_loss_is_per_chunk(tmp_
         if a is not b
     )
     assert (np.asarray(train.x[2, 7:]) == 0).all()  # 7,200 = 2 x 3,200 + 800, zero-padded
+    too_many = {"train": {**config["train"], "batch_size": 4}}  # 8 chunks, but 3 utterances
+    with pytest.raises(UnweaveError, match="gives 3 training items, fewer than train.batch_size=4"):
+        SequenceDataModule(too_many, train).train_dataloader(model)
     torch.manual_seed(3)
     terms = model.loss(x)
     torch.manual_seed(3)

@@ -41,12 +41,6 @@ class SequenceDataModule(pl.LightningDataModule):
             self.train_data = load_data(
                 data["name"], "train", data.get("root"), **data.get("options", {})
             )
-        batch_size = self.config["train"]["batch_size"]
-        if len(self.train_data) < batch_size:
-            raise UnweaveError(
-                f"The train split of '{self.train_data.name}' has {len(self.train_data)} sequences, "
-                f"fewer than train.batch_size={batch_size}; lower the batch size."
-            )
 
     def train_dataloader(self, model: torch.nn.Module | None = None) -> DataLoader:
         """The shuffled training batches; ``model`` (default: the trainer's) may serve its own
@@ -67,6 +61,12 @@ class SequenceDataModule(pl.LightningDataModule):
             dataset, collate = ImageTorchDataset(self.train_data), default_collate
         else:
             dataset, collate = SequenceTorchDataset(self.train_data), collate_batch
+        batch_size = self.config["train"]["batch_size"]
+        if len(dataset) < batch_size:
+            raise UnweaveError(
+                f"The train split of '{self.train_data.name}' gives {len(dataset)} training "
+                f"items, fewer than train.batch_size={batch_size}; lower the batch size."
+            )
         training_rows = getattr(model, "training_rows", None)
         if training_rows is not None:  # e.g. FHVAE's block of sequences for this epoch
             rows = training_rows(
@@ -85,7 +85,7 @@ class SequenceDataModule(pl.LightningDataModule):
         )
         return DataLoader(
             dataset,
-            batch_size=self.config["train"]["batch_size"],
+            batch_size=batch_size,
             sampler=sampler,
             drop_last=drop_last,
             collate_fn=collate,
