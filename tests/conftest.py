@@ -38,3 +38,17 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> pytest.TestReport:
+    """Under ``CI=true`` with SHARED_DATA present, a test that skips for want of real data
+    fails instead: there the real-data tests must run. Elsewhere (a fresh clone with nothing
+    beside it) they skip with a reason that names the folder."""
+    report = yield
+    if report.skipped and os.environ.get("CI") == "true" and SHARED_DATA.is_dir():
+        reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""
+        if "SHARED_DATA" in reason or str(SHARED_DATA) in reason:
+            report.outcome = "failed"
+            report.longrepr = f"CI=true and {SHARED_DATA} exists, yet the test skipped: {reason}"
+    return report
