@@ -56,6 +56,12 @@ def test_overrides_are_parsed_as_yaml():
         "model": {"f_dim": 128},
         "optim": {"betas": [0.5, 0.9]},
     }
+    # YAML 1.1 reads "4e-3" and "1E5" as strings; as settings they are numbers.
+    assert parse_overrides(["optim.lr=4e-3", "train.note=fast", "model.x=1E5"]) == {
+        "optim": {"lr": 0.004},
+        "train": {"note": "fast"},
+        "model": {"x": 100000.0},
+    }
     assert resolve("dbse", "sprites", "cpu", overrides=["model.f_dim=12"])["model"]["f_dim"] == 12
 
 
@@ -68,6 +74,8 @@ def test_overrides_are_parsed_as_yaml():
         ("model.f_dim", r"has no '='"),
         ("f_dim=3", r"expected SECTION\.KEY=VALUE"),
         ("train.batch_size=0", r"train\.batch_size is 0; expected an integer >= 1"),
+        ("optim.lr=fast", r"optim\.lr is 'fast'; expected a number > 0"),
+        ("optim.lr=-1e-3", r"optim\.lr is -0\.001; expected a number > 0"),
     ],
 )
 def test_bad_overrides_are_one_clear_sentence(override, message):

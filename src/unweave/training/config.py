@@ -8,6 +8,7 @@ per (method, data set) with a ``paper`` and a ``cpu`` entry (and sometimes more)
 from __future__ import annotations
 
 import copy
+import math
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -99,8 +100,21 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
         node = nested
         for part in parts[:-1]:
             node = node.setdefault(part, {})
-        node[parts[-1]] = yaml.safe_load(raw)
+        node[parts[-1]] = _scalar(raw)
     return nested
+
+
+def _scalar(raw: str) -> Any:
+    """A ``--set`` value parsed as YAML, except that numbers YAML 1.1 reads as strings
+    (``4e-3``, ``1E5``) are floats."""
+    value = yaml.safe_load(raw)
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        return number if math.isfinite(number) else value
+    return value
 
 
 def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
@@ -129,6 +143,9 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
         raise UnweaveError(
             f"optim.name is {full['optim']['name']!r}; expected one of: {', '.join(OPTIMISERS)}."
         )
+    lr = full["optim"]["lr"]
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or lr <= 0:
+        raise UnweaveError(f"optim.lr is {lr!r}; expected a number > 0, e.g. 1e-3.")
     for key in ("batch_size", "max_epochs", "checkpoint_every_n_epochs"):
         if not isinstance(full["train"][key], int) or full["train"][key] < 1:
             raise UnweaveError(f"train.{key} is {full['train'][key]!r}; expected an integer >= 1.")
