@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import platform
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -14,6 +17,22 @@ from lightning.pytorch.callbacks import Callback
 import unweave
 from unweave.training.config import resolve
 from unweave.training.run import train, write_atomic
+
+
+def machine() -> dict:
+    """The CPU (model, the vector flags that matter to PyTorch), cores and torch threads."""
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line and "\t" in line)
+    flags = set(fields.get("flags\t\t", "").split())
+    wanted = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+    return {
+        "cpu": fields.get("model name\t", platform.processor()).strip(),
+        "flags": [f for f in wanted if f in flags],
+        "native_bf16": bool({"avx512_bf16", "amx_bf16"} & flags),
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+    }
 
 
 class StepClock(Callback):
@@ -30,6 +49,21 @@ class StepClock(Callback):
     def on_train_end(self, trainer, module) -> None:
         self.seconds = time.perf_counter() - self.start
         self.steps = trainer.global_step - 2
+
+
+def full_seconds_per_step(config: dict, data) -> float:
+    """Seconds per step of the whole Lightning loop (``unweave.training.run.train``: loading,
+    logging, checkpoints) on in-memory ``data``, from the third step on."""
+    clock = StepClock()
+    with tempfile.TemporaryDirectory() as folder:
+        train(
+            config,
+            Path(folder) / "run",
+            train_data=data,
+            enable_progress_bar=False,
+            extra_callbacks=[clock],
+        )
+    return clock.seconds / clock.steps
 
 
 def ensure_run(

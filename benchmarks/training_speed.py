@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import tempfile
 import time
 import warnings
 from datetime import datetime, timezone
@@ -26,14 +25,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import StepClock
+from common import full_seconds_per_step
 
 from unweave.data.base import SequenceData
 from unweave.data.sprites import load_sprites
 from unweave.models import build_model
 from unweave.nn.frames import prepare_frames
 from unweave.training.config import resolve
-from unweave.training.run import train
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ROOT = REPO.parent / "shared" / "data" / "sprites-lpc"
@@ -55,20 +53,6 @@ def bare_seconds_per_step(config: dict, frames: torch.Tensor, steps: int) -> flo
         loss.backward()
         optim.step()
     return (time.perf_counter() - start) / steps
-
-
-def full_seconds_per_step(config: dict, data, epochs: int) -> float:
-    """Seconds per step of ``unweave.training.run.train`` (checkpoint at every epoch end)."""
-    clock = StepClock()
-    with tempfile.TemporaryDirectory() as folder:
-        train(
-            config,
-            Path(folder) / "run",
-            train_data=data,
-            enable_progress_bar=False,
-            extra_callbacks=[clock],
-        )
-    return clock.seconds / clock.steps
 
 
 def main() -> None:
@@ -108,7 +92,7 @@ def main() -> None:
     bare, full = [], []
     for _ in range(2):
         bare.append(bare_seconds_per_step(cpu, frames, args.steps))
-        full.append(full_seconds_per_step(cpu_run, subset, epochs=2))
+        full.append(full_seconds_per_step(cpu_run, subset))
     ratio = statistics.median(full) / statistics.median(bare)
 
     result = {

@@ -68,3 +68,10 @@ def reference_judge_state(seed: int = 0, hidden: int = 256) -> dict[str, torch.T
         else:
             state[key] = 0.05 * torch.randn(shape, generator=generator)
     return state
+
+
+def weighted_grads(module: torch.nn.Module, output: torch.Tensor) -> list[torch.Tensor]:
+    """The parameter gradients of a fixed weighted sum of ``output`` (a ramp over its elements)."""
+    module.zero_grad()
+    (output * torch.linspace(-1, 1, output.numel()).view_as(output)).sum().backward()
+    return [p.grad.clone() for p in module.parameters()]

@@ -105,6 +105,19 @@ def test_the_study_aggregates_over_seeds_and_skips_finished_runs(tmp_path, monke
         study.run_study(["broken"], [0], "dsprites", tmp_path)
 
 
+def test_parallel_study_runs_share_the_cores_and_say_so(tmp_path, monkeypatch, capsys) -> None:
+    threads = []
+    monkeypatch.setattr(
+        study, "_run_one", lambda run, *a: threads.append(a[-1]) or fake_run_one(run)
+    )
+    monkeypatch.setattr(study, "_check_settings", lambda *a: None)
+    monkeypatch.setattr(study.os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    study.run_study(["a", "b"], [0, 1], "dsprites", tmp_path, jobs=4)
+    assert threads == [2, 2, 2, 2]  # 8 cores / 4 jobs
+    said = capsys.readouterr()
+    assert "4 at a time, each with 2 torch thread(s) (OMP_NUM_THREADS)" in said.out + said.err
+
+
 def test_a_study_reports_its_finished_runs_without_training(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(study, "_check_settings", lambda *a: None)
     monkeypatch.setattr(study, "_run_one", lambda *a: pytest.fail("report_only trained a run"))

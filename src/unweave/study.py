@@ -93,7 +93,7 @@ def _run_one(
     run.log.parent.mkdir(parents=True, exist_ok=True)
     with open(run.log, "a") as log:
         for args in steps:
-            log.write(f"$ unweave {' '.join(args)}\n")
+            log.write(f"$ OMP_NUM_THREADS={threads} unweave {' '.join(args)}\n")
             log.flush()
             done = subprocess.run(_command(*args), stdout=log, stderr=subprocess.STDOUT, env=env)
             if done.returncode != 0:
@@ -130,7 +130,12 @@ def run_study(
                 f"No run of this study in {out} has finished yet; run it without --report-only."
             )
         return write_summary(done, data, preset, metric_preset, Path(out), unfinished=len(todo))
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = max(1, (cores or 1) // jobs)
+    tqdm.write(
+        f"{len(todo)} run(s) to do, {jobs} at a time, each with {threads} torch thread(s) "
+        f"(OMP_NUM_THREADS) on this machine's {cores} core(s)."
+    )
     failures = []
     with (
         ThreadPoolExecutor(max_workers=jobs) as pool,

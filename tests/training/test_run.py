@@ -139,3 +139,33 @@ def test_tiny_dbse_learns_to_reconstruct(tmp_path):
         )
     baseline = float(frames.pow(2).mean())  # predicting black everywhere
     assert mse < 0.25 * baseline
+
+
+def test_compiled_loss_and_gradients_equal_eager(monkeypatch):
+    """train.compile: on a batch, the compiled loss and its gradients equal eager ones within
+    float tolerance (random draws made as eager makes them)."""
+    import torch._inductor.config as inductor
+
+    from unweave.training.module import build_module
+
+    monkeypatch.setattr(inductor, "fallback_random", True)
+    module = build_module(tiny_config(extra=("train.compile=true",)))
+    assert module.loss is not module.model.loss
+    x = torch.rand(4, 8, 3, 16, 16)
+    results = []
+    for loss in (module.loss, module.model.loss):
+        torch.manual_seed(3)
+        terms = loss(x)
+        module.zero_grad()
+        terms["loss"].backward()
+        results.append((terms, [p.grad.clone() for p in module.parameters()]))
+    (compiled, compiled_grads), (eager, eager_grads) = results
+    for key, value in eager.items():
+        torch.testing.assert_close(compiled[key], value, rtol=1e-4, atol=1e-3)
+    for a, b in zip(compiled_grads, eager_grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-3)
+
+
+def test_compile_is_refused_for_models_with_their_own_loop():
+    with pytest.raises(UnweaveError, match="train.compile is not available for factor-vae"):
+        resolve("factor-vae", "dsprites", "cpu", overrides=["train.compile=true"])

@@ -13,7 +13,13 @@ class LSTMPrior(nn.Module):
 
     The first step sees a zero input. In training the previous *posterior* sample is fed
     (teacher forcing); at generation the previous prior sample is fed back.
+
+    Teacher forcing runs the two cells as one fused two-layer LSTM call over the whole
+    sequence (the same arithmetic as the step loop, without its per-step Python and
+    autograd nodes); ``fused = False`` keeps the step loop of the reference code.
     """
+
+    fused: bool = True
 
     def __init__(self, z_dim: int, hidden_dim: int) -> None:
         super().__init__()
@@ -40,7 +46,17 @@ class LSTMPrior(nn.Module):
 
     def teacher_forced(self, z_post: torch.Tensor) -> Gaussian:
         """Prior for each step given the posterior samples ``z_post`` ``(B, T, Z)``."""
-        return self._run(z_post.shape[1], z_post.shape[0], z_post, lambda t, _: z_post[:, t])
+        batch, steps = z_post.shape[:2]
+        if not self.fused:
+            return self._run(steps, batch, z_post, lambda t, _: z_post[:, t])
+        inputs = torch.cat([z_post.new_zeros(batch, 1, self.z_dim), z_post[:, :-1]], 1)
+        cells = (self.cell1, self.cell2)
+        weights = [w for c in cells for w in (c.weight_ih, c.weight_hh, c.bias_ih, c.bias_hh)]
+        zeros = z_post.new_zeros(2, batch, self.hidden_dim)
+        # torch.lstm(input, (h0, c0), weights, has_biases, layers, dropout, train,
+        # bidirectional, batch_first): nn.LSTM's kernel with the LSTMCells' weights.
+        hidden, _, _ = torch.lstm(inputs, (zeros, zeros), weights, True, 2, 0.0, False, False, True)
+        return self.head(hidden)
 
     def generate(self, n: int, steps: int, ref: torch.Tensor) -> tuple[Gaussian, torch.Tensor]:
         """Autoregressive generation: per-step prior Gaussians and samples ``(n, steps, Z)``.

@@ -37,6 +37,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # long, e.g. the 11,520 steps of a dSprites epoch); a resumed run restarts its epoch.
         "checkpoint_every_n_steps": 0,
         "log_every_n_steps": 10,
+        # true: the loss is run through torch.compile (models trained by the plain loop;
+        # it pays only where its compile time is earned back: docs/performance.md).
+        "compile": False,
     },
     "trainer": {
         "accelerator": "auto",
@@ -149,6 +152,17 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
     for key in ("batch_size", "max_epochs", "checkpoint_every_n_epochs"):
         if not isinstance(full["train"][key], int) or full["train"][key] < 1:
             raise UnweaveError(f"train.{key} is {full['train'][key]!r}; expected an integer >= 1.")
+    if not isinstance(full["train"]["compile"], bool):
+        raise UnweaveError(
+            f"train.compile is {full['train']['compile']!r}; expected true or false."
+        )
+    if full["train"]["compile"] and hasattr(
+        model_class(full["method"], modality), "training_module"
+    ):
+        raise UnweaveError(
+            f"train.compile is not available for {full['method']}, which trains with its own "
+            "loop of several optimisers; leave it false."
+        )
     steps = full["train"]["checkpoint_every_n_steps"]
     if not isinstance(steps, int) or steps < 0:
         raise UnweaveError(

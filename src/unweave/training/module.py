@@ -28,10 +28,12 @@ class UnweaveModule(pl.LightningModule):
         self.config = config
         modality = data_modality(config["data"]["name"])
         self.model = build_model(config["method"], config["model"], modality)
+        compiled = config["train"].get("compile", False)
+        self.loss = torch.compile(self.model.loss) if compiled else self.model.loss
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         inputs = self.model.batch_inputs(batch)
-        terms = self.model.loss(*inputs)
+        terms = self.loss(*inputs)
         batch_size = inputs[0].shape[0]
         # Log only on the steps the loggers write (Lightning's logging costs ~1 ms per value,
         # a noticeable share of a small model's step on a CPU).
