@@ -75,6 +75,7 @@ def test_overrides_are_parsed_as_yaml():
         ("f_dim=3", r"expected SECTION\.KEY=VALUE"),
         ("train.batch_size=0", r"train\.batch_size is 0; expected an integer >= 1"),
         ("optim.lr=fast", r"optim\.lr is 'fast'; expected a number > 0"),
+        ("optim.schedule=linear", r"optim\.schedule is 'linear'; expected one of: constant, co"),
         ("optim.lr=-1e-3", r"optim\.lr is -0\.001; expected a number > 0"),
     ],
 )
@@ -97,3 +98,8 @@ def test_unknown_preset_method_and_data(monkeypatch, tmp_path):
     monkeypatch.setattr(config, "preset_path", lambda m, d: tmp_path / f"{m}-{d}.yaml")
     with pytest.raises(UnweaveError, match="No preset file for method 'dbse' on data 'sprites'"):
         resolve("dbse", "sprites", "cpu")
+
+
+def test_a_schedule_is_refused_for_models_that_set_their_own():
+    with pytest.raises(UnweaveError, match="but v3 sets its own learning rates"):
+        resolve("v3", "phonenums", "cpu", overrides=["optim.schedule=cosine"])

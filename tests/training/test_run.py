@@ -166,6 +166,15 @@ def test_compiled_loss_and_gradients_equal_eager(monkeypatch):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-3)
 
 
+def test_cosine_schedule_decays_the_rate_to_zero_over_the_run(tmp_path):
+    config = tiny_config(epochs=2, extra=("optim.schedule=cosine", "optim.lr=0.004"))
+    run = train(config, tmp_path / "run", train_data=random_clips(n=64), **QUIET)
+    checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    schedule = checkpoint["lr_schedulers"][0]
+    assert schedule["T_max"] == 8 and schedule["last_epoch"] == 8  # 2 epochs x 4 batches
+    assert schedule["_last_lr"][0] == pytest.approx(0.0, abs=1e-9)
+
+
 def test_compile_is_refused_for_models_with_their_own_loop():
     with pytest.raises(UnweaveError, match="train.compile is not available for factor-vae"):
         resolve("factor-vae", "dsprites", "cpu", overrides=["train.compile=true"])

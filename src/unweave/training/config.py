@@ -25,7 +25,14 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "data": {"name": None, "root": None, "options": {}},
     "model": {},
     # name: "adam" or "adamw"; a model with ``lr_lambda(epoch)`` also gets that schedule.
-    "optim": {"name": "adam", "lr": 2e-3, "betas": [0.9, 0.999], "weight_decay": 0.0},
+    # schedule: "constant" (every paper's recipe here) or "cosine" (to 0 over the run's steps).
+    "optim": {
+        "name": "adam",
+        "lr": 2e-3,
+        "betas": [0.9, 0.999],
+        "weight_decay": 0.0,
+        "schedule": "constant",
+    },
     "train": {
         "batch_size": 128,
         "drop_last": True,  # drop the last incomplete batch of an epoch
@@ -52,6 +59,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 
 
 OPTIMISERS = ("adam", "adamw")
+SCHEDULES = ("constant", "cosine")
 
 
 def preset_path(method: str, data: str) -> Path:
@@ -145,6 +153,17 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
     if full["optim"]["name"] not in OPTIMISERS:
         raise UnweaveError(
             f"optim.name is {full['optim']['name']!r}; expected one of: {', '.join(OPTIMISERS)}."
+        )
+    schedule = full["optim"]["schedule"]
+    if schedule not in SCHEDULES:
+        raise UnweaveError(
+            f"optim.schedule is {schedule!r}; expected one of: {', '.join(SCHEDULES)}."
+        )
+    cls = model_class(full["method"], modality)
+    if schedule != "constant" and any(hasattr(cls, k) for k in ("lr_lambda", "training_module")):
+        raise UnweaveError(
+            f"optim.schedule is {schedule!r}, but {full['method']} sets its own learning "
+            "rates; leave it constant."
         )
     lr = full["optim"]["lr"]
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or lr <= 0:

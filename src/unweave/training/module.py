@@ -51,7 +51,8 @@ class UnweaveModule(pl.LightningModule):
             start_epoch(data, self.current_epoch, self.config["train"]["seed"])
 
     def configure_optimizers(self) -> dict[str, Any]:
-        """Adam or AdamW as configured; models with ``lr_lambda(epoch)`` (V3) get that schedule."""
+        """Adam or AdamW as configured; ``optim.schedule: cosine`` decays the rate to 0 over
+        the run's steps; models with ``lr_lambda(epoch)`` (V3) get that schedule."""
         optim = self.config["optim"]
         optimiser_class = torch.optim.AdamW if optim["name"] == "adamw" else torch.optim.Adam
         optimiser = optimiser_class(
@@ -60,6 +61,13 @@ class UnweaveModule(pl.LightningModule):
             betas=tuple(optim["betas"]),
             weight_decay=optim["weight_decay"],
         )
+        if optim["schedule"] == "cosine":
+            total = max(1, int(self.trainer.estimated_stepping_batches))
+            cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=total)
+            return {
+                "optimizer": optimiser,
+                "lr_scheduler": {"scheduler": cosine, "interval": "step"},
+            }
         lr_lambda = getattr(self.model, "lr_lambda", None)
         if lr_lambda is None:
             return {"optimizer": optimiser}
