@@ -175,6 +175,14 @@ def test_cosine_schedule_decays_the_rate_to_zero_over_the_run(tmp_path):
     assert schedule["_last_lr"][0] == pytest.approx(0.0, abs=1e-9)
 
 
+def test_bf16_mixed_precision_trains_to_finite_weights(tmp_path):
+    config = tiny_config(epochs=1, extra=("trainer.precision=bf16-mixed",))
+    run = train(config, tmp_path / "run", train_data=random_clips(n=32), **QUIET)
+    state = load_file(str(run / "model.safetensors"))
+    floats = [v for v in state.values() if v.is_floating_point()]
+    assert all(v.dtype == torch.float32 and torch.isfinite(v).all() for v in floats)
+
+
 def test_compile_is_refused_for_models_with_their_own_loop():
     with pytest.raises(UnweaveError, match="train.compile is not available for factor-vae"):
         resolve("factor-vae", "dsprites", "cpu", overrides=["train.compile=true"])
