@@ -552,7 +552,7 @@ def demo(
         int | None, typer.Option(min=1, help="Training epochs (default: the cpu preset's).")
     ] = None,
     modality: Annotated[
-        str, typer.Option(help="video (toy sprites, ~3 min) or series (synthetic, ~2 min).")
+        str, typer.Option(help="video (toy sprites, ~3 min) or series (synthetic, ~70 s).")
     ] = "video",
 ) -> None:
     """Train DBSE on built-in data (no files; ~3 min on 2 CPU cores), then swap and probe."""
