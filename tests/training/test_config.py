@@ -39,6 +39,7 @@ def test_paper_preset_values_are_the_references():
         "lr": 2e-3,
         "betas": [0.9, 0.999],
         "weight_decay": 0.0,
+        "schedule": "constant",
     }
     assert config["train"]["batch_size"] == 128 and config["train"]["max_epochs"] == 2000
     model = config["model"]
