@@ -107,6 +107,14 @@ def test_loss_terms_are_finite_and_the_nll_ignores_unobserved_cells() -> None:
     assert model.loss(x, mask)["nll_seq"] == 0.0
 
 
+def test_diverged_weights_give_a_nan_loss_for_the_guard_not_an_exception() -> None:
+    model = dbse()
+    x, mask = series()
+    with torch.no_grad():
+        next(model.parameters()).fill_(float("nan"))
+    assert torch.isnan(model.loss(x, mask)["loss"])
+
+
 def test_baseline_has_no_static_code_and_its_own_loss() -> None:
     model = build_model("seqvae", SMALL, "series")
     x, mask = series()

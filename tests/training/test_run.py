@@ -186,3 +186,44 @@ def test_bf16_mixed_precision_trains_to_finite_weights(tmp_path):
 def test_compile_is_refused_for_models_with_their_own_loop():
     with pytest.raises(UnweaveError, match="train.compile is not available for factor-vae"):
         resolve("factor-vae", "dsprites", "cpu", overrides=["train.compile=true"])
+
+
+def test_a_nan_loss_stops_training_and_keeps_the_last_finite_checkpoint(tmp_path, monkeypatch):
+    """A loss term turning NaN in epoch 2 stops the run with one sentence naming the step
+    and the term; epoch 1's checkpoint stays, finite, and no model is exported."""
+    from unweave.models.dbse import DBSE
+    from unweave.training.guards import NonFiniteTraining
+
+    calls = {"n": 0}
+    loss = DBSE.loss
+
+    def spoiled(self, x):
+        terms = loss(self, x)
+        calls["n"] += 1
+        if calls["n"] > 6:  # a check before training, then 4 batches an epoch: step 6, epoch 2
+            terms["sse_seq"] = terms["sse_seq"] * float("nan")
+            terms["loss"] = terms["loss"] + terms["sse_seq"]
+        return terms
+
+    monkeypatch.setattr(DBSE, "loss", spoiled)
+    run = tmp_path / "run"
+    with pytest.raises(
+        NonFiniteTraining,
+        match=r"step 6 \(epoch 2\): the loss is nan \(non-finite terms: sse_seq\)",
+    ):
+        train(tiny_config(epochs=3), run, train_data=random_clips(n=64), **QUIET)
+    checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["global_step"] == 4
+    assert all(torch.isfinite(v).all() for v in checkpoint["state_dict"].values())
+    assert not (run / "model.safetensors").exists()
+
+
+def test_a_huge_rate_is_stopped_with_one_sentence(tmp_path):
+    with pytest.raises(UnweaveError, match=r"Training stopped at step \d+ .*not finite|loss is"):
+        train(
+            tiny_config(epochs=3, extra=("optim.lr=1e9",)),
+            tmp_path / "run",
+            train_data=random_clips(n=64),
+            **QUIET,
+        )
+    assert not (tmp_path / "run" / "model.safetensors").exists()

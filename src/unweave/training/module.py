@@ -34,6 +34,7 @@ class UnweaveModule(pl.LightningModule):
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         inputs = self.model.batch_inputs(batch)
         terms = self.loss(*inputs)
+        self.latest_terms = terms  # named by the FiniteGuard if the loss is not finite
         batch_size = inputs[0].shape[0]
         # Log only on the steps the loggers write (Lightning's logging costs ~1 ms per value,
         # a noticeable share of a small model's step on a CPU).

@@ -29,6 +29,7 @@ from unweave.data.timeseries import SeriesData
 from unweave.errors import UnweaveError
 from unweave.export import export_model
 from unweave.training.datamodule import SequenceDataModule
+from unweave.training.guards import FiniteGuard
 from unweave.training.module import build_module
 
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
@@ -172,7 +173,12 @@ def build_trainer(
         "strategy": hw["strategy"],
         "precision": hw["precision"],
         "default_root_dir": str(run_dir),
-        "callbacks": [checkpoint, RNGStateCheckpoint(), *extra_callbacks],
+        "callbacks": [
+            checkpoint,
+            RNGStateCheckpoint(),
+            FiniteGuard(run_dir / LAST_CHECKPOINT),
+            *extra_callbacks,
+        ],
         "logger": [
             CSVLogger(run_dir, name="", version=""),
             TensorBoardLogger(run_dir, name="tensorboard", version="", default_hp_metric=False),
