@@ -227,3 +227,22 @@ def test_a_huge_rate_is_stopped_with_one_sentence(tmp_path):
             **QUIET,
         )
     assert not (tmp_path / "run" / "model.safetensors").exists()
+
+
+@pytest.mark.parametrize("resume", [False, True])
+def test_a_run_stopped_before_its_first_checkpoint_starts_over(tmp_path, monkeypatch, resume):
+    """A run folder with a config and no checkpoint (stopped by a NaN at step 1) is not
+    stuck: training it again, with or without --resume, starts it from the beginning."""
+    from unweave.models.dbse import DBSE
+
+    run = tmp_path / "run"
+    loss = DBSE.loss
+    with monkeypatch.context() as patch:
+        patch.setattr(DBSE, "loss", lambda self, x: {"loss": loss(self, x)["loss"] * np.nan})
+        with pytest.raises(UnweaveError, match="step 1 .*no checkpoint had been written yet"):
+            train(tiny_config(), run, train_data=random_clips(), **QUIET)
+    assert (run / "config.yaml").exists() and not (run / "checkpoints" / "last.ckpt").exists()
+    train(tiny_config(epochs=1), run, resume=resume, train_data=random_clips(), **QUIET)
+    assert (run / "model.safetensors").exists()
+    with pytest.raises(UnweaveError, match="does not exist; train without --resume"):
+        train(tiny_config(), tmp_path / "empty", resume=True, train_data=random_clips(), **QUIET)

@@ -20,6 +20,7 @@ import torch
 import yaml
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader, Subset
 
 from unweave.data.base import SequenceData
@@ -265,11 +266,21 @@ def train(
     """
     run_dir = Path(run_dir)
     last = run_dir / LAST_CHECKPOINT
-    if resume:
-        if not last.exists():
-            raise UnweaveError(f"Cannot resume: {last} does not exist; train without --resume.")
+    exported = (run_dir / "model.safetensors").exists()
+    if resume and last.exists():
         check_checkpoint(last)
-    elif (run_dir / "config.yaml").exists() and not is_secondary_process():
+    elif resume and not exported and (run_dir / "config.yaml").exists():
+        # The run stopped before its first checkpoint: nothing to continue, so it starts over.
+        rank_zero_info(
+            f"{run_dir} stopped before its first checkpoint; training it from the start."
+        )
+        resume = False
+    elif resume:
+        raise UnweaveError(
+            f"Cannot resume: {last} does not exist; train without --resume"
+            + (" into another --name (this run finished)." if exported else ".")
+        )
+    elif (last.exists() or exported) and not is_secondary_process():
         raise UnweaveError(
             f"Run folder {run_dir} already holds a run; pass --resume to continue it "
             "or choose another --name."
