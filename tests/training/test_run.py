@@ -48,6 +48,13 @@ def test_resume_continues_as_if_never_stopped(tmp_path):
         merge(config, {"train": {"max_epochs": 1}}), tmp_path / "stopped", train_data=data, **QUIET
     )
     train(config, tmp_path / "stopped", resume=True, train_data=data, **QUIET)
+    # The loss history survives the resume: the same rows as the uninterrupted run's.
+    straight, stopped = (
+        (tmp_path / run / "metrics.csv").read_text().splitlines() for run in ("straight", "stopped")
+    )
+    assert len(straight) > 2 and stopped == straight
+    train(config, tmp_path / "stopped", resume=True, train_data=data, **QUIET)  # finished
+    assert (tmp_path / "stopped" / "metrics.csv").read_text().splitlines() == straight
     a = load_file(str(tmp_path / "straight" / "model.safetensors"))
     b = load_file(str(tmp_path / "stopped" / "model.safetensors"))
     assert a.keys() == b.keys()

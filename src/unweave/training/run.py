@@ -7,6 +7,7 @@ training finishes, ``model.safetensors`` + ``model.json``.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import platform
@@ -192,6 +193,27 @@ def build_trainer(
     return pl.Trainer(**settings)
 
 
+def earlier_metrics(run_dir: Path, checkpoint: Path) -> list[dict[str, str]]:
+    """The rows of ``run_dir/metrics.csv`` logged before ``checkpoint``'s step."""
+    path = run_dir / "metrics.csv"
+    if not path.exists():
+        return []
+    step = torch.load(checkpoint, map_location="cpu", weights_only=True)["global_step"]
+    with open(path, newline="") as file:
+        return [row for row in csv.DictReader(file) if int(row.get("step") or 0) < step]
+
+
+def restore_metrics(trainer: pl.Trainer, rows: list[dict[str, str]]) -> None:
+    """Write ``rows`` back as the start of the CSV logger's (new, empty) metrics.csv."""
+    writer = next(lg for lg in trainer.loggers if isinstance(lg, CSVLogger)).experiment
+    keys = sorted(rows[0])
+    with open(writer.metrics_file_path, "w", newline="") as file:
+        table = csv.DictWriter(file, fieldnames=keys)
+        table.writeheader()
+        table.writerows(rows)
+    writer.metrics_keys = keys
+
+
 def check_checkpoint(path: Path) -> None:
     """Fail with one sentence if ``path`` is not a readable Lightning checkpoint."""
     try:
@@ -307,9 +329,14 @@ def train(
     log_every = max(1, min(config["train"]["log_every_n_steps"], steps_per_epoch))
     if training_rows is not None:
         trainer_overrides = {"reload_dataloaders_every_n_epochs": 1, **trainer_overrides}
+    # The CSV logger deletes metrics.csv when it starts; a resumed run puts back the rows
+    # logged before its checkpoint, so the history survives any number of resumes.
+    history = earlier_metrics(run_dir, last) if resume and not is_secondary_process() else []
     trainer = build_trainer(
         config, run_dir, extra_callbacks, log_every_n_steps=log_every, **trainer_overrides
     )
+    if history:
+        restore_metrics(trainer, history)
     trainer.fit(
         module, datamodule=datamodule, ckpt_path=last if resume else None, weights_only=True
     )
