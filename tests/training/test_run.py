@@ -253,3 +253,14 @@ def test_a_run_stopped_before_its_first_checkpoint_starts_over(tmp_path, monkeyp
     assert (run / "model.safetensors").exists()
     with pytest.raises(UnweaveError, match="does not exist; train without --resume"):
         train(tiny_config(), tmp_path / "empty", resume=True, train_data=random_clips(), **QUIET)
+
+
+def test_resume_refuses_a_setting_the_checkpoint_cannot_take(tmp_path):
+    data = random_clips()
+    config = tiny_config(epochs=1)
+    train(config, tmp_path / "run", train_data=data, **QUIET)
+    faster = merge(config, {"optim": {"lr": 0.5}})
+    with pytest.raises(UnweaveError, match=r"--resume cannot change optim\.lr \(0\.006 -> 0\.5\)"):
+        train(faster, tmp_path / "run", resume=True, train_data=data, **QUIET)
+    longer = merge(config, {"train": {"max_epochs": 2}})  # a longer run is a resume's purpose
+    train(longer, tmp_path / "run", resume=True, train_data=data, **QUIET)

@@ -193,6 +193,43 @@ def build_trainer(
     return pl.Trainer(**settings)
 
 
+#: Settings a resumed run may change: how long it trains, how it logs and checkpoints, where
+#: it runs and where its data is. Anything else would not match the checkpoint's state.
+RESUMABLE = (
+    "train.max_epochs",
+    "train.max_steps",
+    "train.log_every_n_steps",
+    "train.checkpoint_every_n_epochs",
+    "train.checkpoint_every_n_steps",
+    "train.compile",
+    "trainer.",
+    "data.root",
+)
+
+
+def _dotted(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and value:
+            out.update(_dotted(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def check_resumable(saved: dict[str, Any], config: dict[str, Any]) -> None:
+    """One sentence if ``config`` changes a setting of the ``saved`` run that a resume cannot
+    change (the optimiser's rate, the model, the data, the batch size, the seed...)."""
+    before, after = _dotted(saved), _dotted(config)
+    for key in sorted(before.keys() | after.keys()):
+        if before.get(key) != after.get(key) and not key.startswith(RESUMABLE):
+            raise UnweaveError(
+                f"--resume cannot change {key} ({before.get(key)!r} -> {after.get(key)!r}): "
+                "the checkpoint holds the state of the saved settings; train a new run "
+                "(--name) to change it."
+            )
+
+
 def earlier_metrics(run_dir: Path, checkpoint: Path) -> list[dict[str, str]]:
     """The rows of ``run_dir/metrics.csv`` logged before ``checkpoint``'s step."""
     path = run_dir / "metrics.csv"
@@ -310,6 +347,8 @@ def train(
     datamodule = SequenceDataModule(config, train_data)
     datamodule.setup("fit")  # load data (and fail on bad input) before anything is written
     config = with_settings_from_data(config, datamodule.train_data)
+    if resume:
+        check_resumable(read_run_config(run_dir), config)
     seed = config["train"]["seed"]
     pl.seed_everything(seed, workers=True, verbose=False)
     module = build_module(config)
