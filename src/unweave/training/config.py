@@ -149,7 +149,8 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
         if defaults:
             check_known_keys(section, full[section], set(defaults))
     modality = data_modality(full["data"]["name"])
-    model_class(full.get("method"), modality).config_class.from_dict(full["model"])
+    cls = model_class(full.get("method"), modality)
+    cls.config_class.from_dict(full["model"])
     if full["optim"]["name"] not in OPTIMISERS:
         raise UnweaveError(
             f"optim.name is {full['optim']['name']!r}; expected one of: {', '.join(OPTIMISERS)}."
@@ -159,8 +160,8 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
         raise UnweaveError(
             f"optim.schedule is {schedule!r}; expected one of: {', '.join(SCHEDULES)}."
         )
-    cls = model_class(full["method"], modality)
-    if schedule != "constant" and any(hasattr(cls, k) for k in ("lr_lambda", "training_module")):
+    own_loop = hasattr(cls, "training_module")  # several optimisers, stepped by the model
+    if schedule != "constant" and (own_loop or hasattr(cls, "lr_lambda")):
         raise UnweaveError(
             f"optim.schedule is {schedule!r}, but {full['method']} sets its own learning "
             "rates; leave it constant."
@@ -175,9 +176,7 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
         raise UnweaveError(
             f"train.compile is {full['train']['compile']!r}; expected true or false."
         )
-    if full["train"]["compile"] and hasattr(
-        model_class(full["method"], modality), "training_module"
-    ):
+    if full["train"]["compile"] and own_loop:
         raise UnweaveError(
             f"train.compile is not available for {full['method']}, which trains with its own "
             "loop of several optimisers; leave it false."

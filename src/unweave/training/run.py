@@ -230,12 +230,11 @@ def check_resumable(saved: dict[str, Any], config: dict[str, Any]) -> None:
             )
 
 
-def earlier_metrics(run_dir: Path, checkpoint: Path) -> list[dict[str, str]]:
-    """The rows of ``run_dir/metrics.csv`` logged before ``checkpoint``'s step."""
+def earlier_metrics(run_dir: Path, step: int) -> list[dict[str, str]]:
+    """The rows of ``run_dir/metrics.csv`` logged before global step ``step``."""
     path = run_dir / "metrics.csv"
     if not path.exists():
         return []
-    step = torch.load(checkpoint, map_location="cpu", weights_only=True)["global_step"]
     with open(path, newline="") as file:
         return [row for row in csv.DictReader(file) if int(row.get("step") or 0) < step]
 
@@ -251,8 +250,9 @@ def restore_metrics(trainer: pl.Trainer, rows: list[dict[str, str]]) -> None:
     writer.metrics_keys = keys
 
 
-def check_checkpoint(path: Path) -> None:
-    """Fail with one sentence if ``path`` is not a readable Lightning checkpoint."""
+def check_checkpoint(path: Path) -> int:
+    """Fail with one sentence if ``path`` is not a readable Lightning checkpoint; returns its
+    global step."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for a damaged file
@@ -265,6 +265,7 @@ def check_checkpoint(path: Path) -> None:
         raise UnweaveError(
             f"Checkpoint {path} has no 'state_dict'; expected a Lightning checkpoint."
         )
+    return int(state.get("global_step", 0))
 
 
 def is_secondary_process() -> bool:
@@ -327,7 +328,7 @@ def train(
     last = run_dir / LAST_CHECKPOINT
     exported = (run_dir / "model.safetensors").exists()
     if resume and last.exists():
-        check_checkpoint(last)
+        resume_step = check_checkpoint(last)
     elif resume and not exported and (run_dir / "config.yaml").exists():
         # The run stopped before its first checkpoint: nothing to continue, so it starts over.
         rank_zero_info(
@@ -370,7 +371,7 @@ def train(
         trainer_overrides = {"reload_dataloaders_every_n_epochs": 1, **trainer_overrides}
     # The CSV logger deletes metrics.csv when it starts; a resumed run puts back the rows
     # logged before its checkpoint, so the history survives any number of resumes.
-    history = earlier_metrics(run_dir, last) if resume and not is_secondary_process() else []
+    history = earlier_metrics(run_dir, resume_step) if resume and not is_secondary_process() else []
     trainer = build_trainer(
         config, run_dir, extra_callbacks, log_every_n_steps=log_every, **trainer_overrides
     )
