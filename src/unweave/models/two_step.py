@@ -512,6 +512,11 @@ class TwoStepModule(pl.LightningModule):
     def in_step1(self) -> bool:
         return self.current_epoch < self.model.config.step1_epochs
 
+    def on_train_start(self) -> None:
+        """Set the parts' modes for the current epoch also when a run resumes mid-epoch
+        (Lightning then skips ``on_train_epoch_start``)."""
+        self.on_train_epoch_start()
+
     def on_train_epoch_start(self) -> None:
         """Freeze the S-encoder and S-classifier (no gradient, inference mode) in step 2."""
         frozen = not self.in_step1()

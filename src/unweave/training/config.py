@@ -41,7 +41,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "seed": 1,
         "checkpoint_every_n_epochs": 1,
         # > 0: rewrite the checkpoint every that many steps instead (for runs whose epochs are
-        # long, e.g. the 11,520 steps of a dSprites epoch); a resumed run restarts its epoch.
+        # long, e.g. the 11,520 steps of a dSprites epoch); a resumed run continues mid-epoch.
         "checkpoint_every_n_steps": 0,
         "log_every_n_steps": 10,
         # true: the loss is run through torch.compile (models trained by the plain loop;

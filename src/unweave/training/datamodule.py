@@ -6,11 +6,16 @@ are then ``train.batch_size`` of those items (fragments drawn i.i.d., whole utte
 
 Shuffling uses a ``DistributedSampler`` seeded by ``train.seed`` and the epoch (Lightning
 calls ``set_epoch``), on one process as on many, so a resumed run sees the same batches as
-an uninterrupted one and DDP ranks see disjoint shards.
+an uninterrupted one and DDP ranks see disjoint shards. The loader is stateful: Lightning
+stores how many batches of the epoch the training loop consumed in every checkpoint, and a
+run resumed from a checkpoint written mid-epoch continues with the next batch (exact resume
+for step-checkpointed runs). It draws no number from the global random generator, so the
+generator state a checkpoint restores is the one the uninterrupted run had.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import lightning.pytorch as pl
@@ -23,6 +28,38 @@ from unweave.data.ground_truth import GroundTruthImages, ImageTorchDataset
 from unweave.data.registry import load_data
 from unweave.data.timeseries import SeriesData, SeriesTorchDataset
 from unweave.errors import UnweaveError
+
+
+class ResumableSampler(DistributedSampler):
+    """A ``DistributedSampler`` whose next pass can start ``skip_items`` indices in (the
+    items of the batches a resumed epoch had already consumed)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.skip_items = 0
+
+    def __iter__(self) -> Iterator[int]:
+        indices = list(super().__iter__())
+        start, self.skip_items = self.skip_items, 0
+        return iter(indices[start:])
+
+
+class ResumableLoader(DataLoader):
+    """A ``DataLoader`` over a :class:`ResumableSampler` that Lightning checkpoints: its state
+    is the number of batches of the current epoch the training loop has consumed
+    (``batches_consumed()``); loading it makes the next pass start after them."""
+
+    def __init__(self, *args: Any, batches_consumed: Callable[[], int], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.batches_consumed = batches_consumed
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.sampler.epoch, "batches": self.batches_consumed()}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        """Skip the batches consumed before the checkpoint (none if the epoch had ended)."""
+        batches = state["batches"]
+        self.sampler.skip_items = batches * self.batch_size if batches < len(self) else 0
 
 
 class SequenceDataModule(pl.LightningDataModule):
@@ -75,7 +112,7 @@ class SequenceDataModule(pl.LightningDataModule):
                 self.config["train"]["seed"],
             )
             dataset = dataset if rows is None else Subset(dataset, rows.tolist())
-        sampler = DistributedSampler(
+        sampler = ResumableSampler(
             dataset,
             num_replicas=trainer.world_size if trainer else 1,
             rank=trainer.global_rank if trainer else 0,
@@ -83,11 +120,21 @@ class SequenceDataModule(pl.LightningDataModule):
             seed=self.config["train"]["seed"],
             drop_last=True,  # equal shards per rank
         )
-        return DataLoader(
+        return ResumableLoader(
             dataset,
             batch_size=batch_size,
             sampler=sampler,
             drop_last=drop_last,
             collate_fn=collate,
             num_workers=0,
+            # Its own generator: creating an iterator draws a seed from it, not from the
+            # global generator the model's noise comes from.
+            generator=torch.Generator().manual_seed(self.config["train"]["seed"]),
+            batches_consumed=self._batches_consumed,
         )
+
+    def _batches_consumed(self) -> int:
+        """Batches of the current epoch whose training step has run (0 before training)."""
+        if self.trainer is None:
+            return 0
+        return self.trainer.fit_loop.epoch_loop.batch_progress.current.processed
