@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
+from unweave.atomic import write_atomic
 from unweave.errors import UnweaveError
 from unweave.models import build_model
 
@@ -24,8 +24,6 @@ def export_model(model: torch.nn.Module, run_dir: Path, info: dict[str, Any]) ->
     """
     run_dir = Path(run_dir)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    tmp_weights = run_dir / ".model.safetensors.tmp"
-    save_file(state, str(tmp_weights), metadata={"format_version": str(FORMAT_VERSION)})
     meta = {
         "format_version": FORMAT_VERSION,
         "method": model.name,
@@ -33,10 +31,9 @@ def export_model(model: torch.nn.Module, run_dir: Path, info: dict[str, Any]) ->
         "model": model.export_config(),
         **info,
     }
-    tmp_meta = run_dir / ".model.json.tmp"
-    tmp_meta.write_text(json.dumps(meta, indent=1))
-    os.replace(tmp_weights, run_dir / "model.safetensors")
-    os.replace(tmp_meta, run_dir / "model.json")
+    weights = save(state, metadata={"format_version": str(FORMAT_VERSION)})
+    write_atomic(run_dir / "model.safetensors", weights)
+    write_atomic(run_dir / "model.json", json.dumps(meta, indent=1))
 
 
 def read_model_info(run_dir: str | Path) -> dict[str, Any]:
@@ -50,9 +47,17 @@ def read_model_info(run_dir: str | Path) -> dict[str, Any]:
             "(resume an unfinished one with --resume)."
         )
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise UnweaveError(f"{path} is not valid JSON ({err.msg} at line {err.lineno}).") from None
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        where = f"{err.msg} at line {err.lineno}" if hasattr(err, "lineno") else "not UTF-8"
+        raise UnweaveError(f"{path} is not valid JSON ({where}).") from None
+    expected = "expected the model.json written by 'unweave train'"
+    if not isinstance(info, dict):
+        raise UnweaveError(f"{path} holds a JSON {type(info).__name__}, not an object; {expected}.")
+    missing = [repr(key) for key in ("method", "model") if key not in info]
+    if missing:
+        raise UnweaveError(f"{path} has no {' or '.join(missing)}; {expected}.")
+    return info
 
 
 def load(run_dir: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
@@ -61,7 +66,11 @@ def load(run_dir: str | Path, device: str | torch.device = "cpu") -> torch.nn.Mo
     weights = Path(run_dir) / "model.safetensors"
     if not weights.exists():
         raise UnweaveError(f"{weights} is missing; expected the weights exported by unweave train.")
-    model = build_model(info["method"], info["model"], info.get("modality", "video"))
+    try:
+        model = build_model(info["method"], info["model"], info.get("modality", "video"))
+    except UnweaveError as err:
+        info_path = Path(run_dir) / "model.json"
+        raise UnweaveError(f"{info_path} does not describe a model unweave builds: {err}") from None
     try:
         state = load_file(str(weights), device=str(device))
     except (SafetensorError, OSError, ValueError) as err:

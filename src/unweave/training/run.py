@@ -10,9 +10,11 @@ from __future__ import annotations
 import csv
 import json
 import os
+import pickle
 import platform
 import sys
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +23,11 @@ import torch
 import yaml
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader, Subset
 
+from unweave.atomic import atomic_file, write_atomic
 from unweave.data.base import SequenceData
 from unweave.data.fragments import FragmentData
 from unweave.data.ground_truth import GroundTruthImages
@@ -52,11 +56,23 @@ class RNGStateCheckpoint(Callback):
             torch.cuda.set_rng_state_all(state_dict["cuda"])
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes each checkpoint whole or not at all (:func:`unweave.atomic.atomic_file`): a
+    failed write (a full disk, a kill) leaves the previous checkpoint as it was."""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any = None
+    ) -> None:
+        path = Path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_file(path) as handle:
+                torch.save(checkpoint, handle)
+        except OSError as err:
+            raise UnweaveError(
+                f"Could not write checkpoint {path} ({err.strerror or err}); the previous "
+                "checkpoint, if any, is kept: free space and continue with --resume."
+            ) from None
 
 
 def environment(config: dict[str, Any]) -> dict[str, Any]:
@@ -131,7 +147,20 @@ def read_run_config(run_dir: Path) -> dict[str, Any]:
     path = Path(run_dir) / "config.yaml"
     if not path.exists():
         raise UnweaveError(f"{path} is missing; expected a run folder written by 'unweave train'.")
-    return yaml.safe_load(path.read_text())
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"at line {mark.line + 1}" if mark else "not UTF-8 text"
+        raise UnweaveError(
+            f"{path} is not valid YAML ({where}); expected the run's config."
+        ) from None
+    if not isinstance(config, dict) or not isinstance(config.get("data"), dict):
+        raise UnweaveError(
+            f"{path} does not hold a run config (a mapping with method, data, model, optim, "
+            "train and trainer); expected the config.yaml written by 'unweave train'."
+        )
+    return config
 
 
 def load_run_data(
@@ -185,6 +214,7 @@ def build_trainer(
             CSVLogger(run_dir, name="", version=""),
             TensorBoardLogger(run_dir, name="tensorboard", version="", default_hp_metric=False),
         ],
+        "plugins": [AtomicCheckpointIO()],
         "use_distributed_sampler": False,  # SequenceDataModule shards by rank itself
         "num_sanity_val_steps": 0,
         "enable_model_summary": False,
@@ -250,22 +280,53 @@ def restore_metrics(trainer: pl.Trainer, rows: list[dict[str, str]]) -> None:
     writer.metrics_keys = keys
 
 
-def check_checkpoint(path: Path) -> int:
-    """Fail with one sentence if ``path`` is not a readable Lightning checkpoint; returns its
-    global step."""
+def unreadable_reason(path: Path, err: Exception) -> str:
+    """Why ``torch.load`` could not read ``path``, in a few words (torch's own messages are
+    long and suggest unsafe loading)."""
+    if path.stat().st_size == 0:
+        return "the file is empty"
+    if not zipfile.is_zipfile(path):
+        return "it is not a complete PyTorch zip archive (cut short, or another format)"
+    if isinstance(err, pickle.UnpicklingError):
+        return "it holds Python objects besides tensors and numbers, which unweave never unpickles"
+    return f"{type(err).__name__}: {str(err).splitlines()[0].rstrip('.')}"
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """The Lightning checkpoint at ``path`` (tensors and plain values only: no pickled code
+    runs), or one sentence saying why it is not one."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for a damaged file
-        reason = str(err).splitlines()[0][:120]
         raise UnweaveError(
-            f"Checkpoint {path} is unreadable ({reason}); expected a checkpoint written by "
-            "'unweave train'. Delete it to start over."
+            f"Checkpoint {path} is unreadable: {unreadable_reason(path, err)}; expected a "
+            "checkpoint written by 'unweave train'. Delete it to start over."
         ) from None
     if not isinstance(state, dict) or "state_dict" not in state:
         raise UnweaveError(
             f"Checkpoint {path} has no 'state_dict'; expected a Lightning checkpoint."
         )
-    return int(state.get("global_step", 0))
+    return state
+
+
+def check_checkpoint_fits(
+    path: Path, checkpoint: dict[str, Any], module: pl.LightningModule
+) -> None:
+    """One sentence if the weights in ``checkpoint`` are not those of ``module``'s model
+    (a checkpoint of another model or size copied into the run)."""
+    saved = {k: tuple(v.shape) for k, v in checkpoint["state_dict"].items()}
+    wanted = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    if saved == wanted:
+        return
+    differing = sorted(saved.keys() ^ wanted.keys()) or sorted(
+        k for k in wanted if saved[k] != wanted[k]
+    )
+    method = module.config["method"]
+    raise UnweaveError(
+        f"Checkpoint {path} holds another model than this run's {method} "
+        f"({len(differing)} weights differ in name or shape, e.g. '{differing[0]}'); "
+        "expected the checkpoint this run wrote."
+    )
 
 
 def is_secondary_process() -> bool:
@@ -328,7 +389,7 @@ def train(
     last = run_dir / LAST_CHECKPOINT
     exported = (run_dir / "model.safetensors").exists()
     if resume and last.exists():
-        resume_step = check_checkpoint(last)
+        checkpoint = read_checkpoint(last)
     elif resume and not exported and (run_dir / "config.yaml").exists():
         # The run stopped before its first checkpoint: nothing to continue, so it starts over.
         rank_zero_info(
@@ -353,6 +414,8 @@ def train(
     seed = config["train"]["seed"]
     pl.seed_everything(seed, workers=True, verbose=False)
     module = build_module(config)
+    if resume:
+        check_checkpoint_fits(last, checkpoint, module)
     prepare = getattr(module.model, "prepare_for_data", None)
     if prepare is not None:
         prepare(datamodule.train_data)
@@ -371,6 +434,7 @@ def train(
         trainer_overrides = {"reload_dataloaders_every_n_epochs": 1, **trainer_overrides}
     # The CSV logger deletes metrics.csv when it starts; a resumed run puts back the rows
     # logged before its checkpoint, so the history survives any number of resumes.
+    resume_step = int(checkpoint.get("global_step", 0)) if resume else 0
     history = earlier_metrics(run_dir, resume_step) if resume and not is_secondary_process() else []
     trainer = build_trainer(
         config, run_dir, extra_callbacks, log_every_n_steps=log_every, **trainer_overrides
