@@ -426,7 +426,9 @@ def test_settings_and_inputs_it_cannot_use_fail_clearly() -> None:
         lambda: V3Config.from_dict({"codebook_size": 0}),
         lambda: V3(V3Config(codebook_size=0)),
     ):
-        with pytest.raises(UnweaveError, match="a codebook size smaller than 1"):
+        with pytest.raises(
+            UnweaveError, match=r"model\.codebook_size is 0; expected an integer >= 1"
+        ):
             build()
     with pytest.raises(UnweaveError, match="Did you mean 'model.codebook_size'"):
         V3Config.from_dict({"codebok_size": 4})

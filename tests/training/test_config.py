@@ -78,6 +78,29 @@ def test_overrides_are_parsed_as_yaml():
         ("optim.lr=fast", r"optim\.lr is 'fast'; expected a number > 0"),
         ("optim.schedule=linear", r"optim\.schedule is 'linear'; expected one of: constant, co"),
         ("optim.lr=-1e-3", r"optim\.lr is -0\.001; expected a number > 0"),
+        ("optim.lr=0", r"optim\.lr is 0; expected a number > 0"),
+        ("optim.betas=[0.9]", r"optim\.betas is \[0\.9\]; expected two numbers in \[0, 1\)"),
+        ("optim.betas=[0.9, 1.5]", r"optim\.betas is \[0\.9, 1\.5\]; expected two numbers"),
+        ("optim.weight_decay=-1", r"optim\.weight_decay is -1; expected a number >= 0"),
+        ("train.batch_size=true", r"train\.batch_size is True; expected an integer >= 1"),
+        ("train.batch_size=-4", r"train\.batch_size is -4; expected an integer >= 1"),
+        ("train.max_steps=0", r"train\.max_steps is 0; expected an integer >= 1, or -1"),
+        ("train.max_steps=2.5", r"train\.max_steps is 2\.5; expected an integer >= 1, or -1"),
+        ("train.seed=-1", r"train\.seed is -1; expected an integer >= 0"),
+        ("train.seed=abc", r"train\.seed is 'abc'; expected an integer >= 0"),
+        ("train.drop_last=maybe", r"train\.drop_last is 'maybe'; expected true or false"),
+        ("train.log_every_n_steps=0", r"train\.log_every_n_steps is 0; expected an integer"),
+        ("trainer.precision=8-bit", r"trainer\.precision is '8-bit'; expected one of: 32-true"),
+        ("trainer.devices=0", r"trainer\.devices is 0; expected auto, a count >= 1"),
+        ("trainer.devices=many", r"trainer\.devices is 'many'; expected auto"),
+        ("trainer.accelerator=quantum", r"trainer\.accelerator is 'quantum'; expected one of"),
+        ("trainer.num_nodes=0", r"trainer\.num_nodes is 0; expected an integer >= 1"),
+        ("data.options=5", r"data\.options is 5; expected a mapping"),
+        ("model.f_dim=0", r"model\.f_dim is 0; expected an integer >= 1"),
+        ("model.z_dim=-3", r"model\.z_dim is -3; expected an integer >= 1"),
+        ("model.f_dim=2.5", r"model\.f_dim is 2\.5; expected an integer >= 1"),
+        ("model.w_kl_static=big", r"model\.w_kl_static is 'big'; expected a number"),
+        ("model.w_kl_static=.nan", r"model\.w_kl_static is nan; expected a number"),
     ],
 )
 def test_bad_overrides_are_one_clear_sentence(override, message):
@@ -104,3 +127,19 @@ def test_unknown_preset_method_and_data(monkeypatch, tmp_path):
 def test_a_schedule_is_refused_for_models_that_set_their_own():
     with pytest.raises(UnweaveError, match="but v3 sets its own learning rates"):
         resolve("v3", "phonenums", "cpu", overrides=["optim.schedule=cosine"])
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [("1e-4", 1e-4), ("1e9", 1e9), ("1.0e9", 1e9), ("4E-3", 4e-3), ("128", 128), ("true", True)],
+)
+def test_numbers_are_read_as_yaml_1_2_does(raw, value):
+    parsed = parse_overrides([f"optim.lr={raw}"])["optim"]["lr"]
+    assert parsed == value and type(parsed) is type(value)
+
+
+def test_an_unknown_data_option_suggests_the_closest():
+    from unweave.data.registry import load_data
+
+    with pytest.raises(UnweaveError, match=r"Unknown setting 'data\.options\.seq_lenn'.*seq_len"):
+        load_data("toy-sprites", "train", seq_lenn=4)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import inspect
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from unweave.data.base import SequenceData
 from unweave.data.fragments import FragmentData
@@ -241,6 +243,15 @@ def default_data_root(subfolder: str) -> Path | None:
     return Path(base) / subfolder if base else None
 
 
+def check_loader_options(
+    loader: Callable[..., Any], options: dict[str, Any], positional: int
+) -> None:
+    """Name an unknown ``data.options`` key (and the closest known one) before calling
+    ``loader``, whose first ``positional`` parameters (split, root) are not options."""
+    names = list(inspect.signature(loader).parameters)[positional:]
+    check_known_keys("data.options", options, set(names))
+
+
 def load_sequence_data(
     name: str, split: str, root: str | Path | None = None, **options
 ) -> SequenceData:
@@ -255,6 +266,7 @@ def load_sequence_data(
     if name == "toy-sprites":
         from unweave.data.toy_sprites import load_toy_sprites
 
+        check_loader_options(load_toy_sprites, options, positional=1)
         return load_toy_sprites(split, **options)
     if name == "sprites":
         from unweave.data.sprites import load_sprites
@@ -265,6 +277,7 @@ def load_sequence_data(
                 "Sprites needs --root PATH (the LPC sheets folder or the legacy npy folder), "
                 "or UNWEAVE_DATA set to a folder holding sprites-lpc/."
             )
+        check_loader_options(load_sprites, options, positional=2)
         return load_sprites(Path(root), split, **options)
     if name == "frames":
         from unweave.data.frames import load_frame_folder
@@ -273,6 +286,7 @@ def load_sequence_data(
             raise UnweaveError(
                 "The 'frames' data set needs --root PATH to a <label>/<clip>/ folder."
             )
+        check_loader_options(load_frame_folder, options, positional=2)
         return load_frame_folder(Path(root), split, **options)
     raise UnweaveError(
         f"Unknown data set '{name}'; expected one of: {', '.join(SEQUENCE_DATASETS)}."

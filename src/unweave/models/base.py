@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from unweave.errors import UnweaveError, check_known_keys
+from unweave.errors import UnweaveError
 from unweave.nn.frames import (
     FrameDecoder,
     FrameEncoder,
@@ -23,6 +23,7 @@ from unweave.nn.frames import (
 )
 from unweave.nn.gaussian import Gaussian
 from unweave.nn.priors import LSTMPrior
+from unweave.settings import config_from_dict
 
 
 @dataclass
@@ -49,8 +50,7 @@ class SequentialVAEConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any], where: str = "model") -> SequentialVAEConfig:
         """Build from a dict, naming any unknown key (with the closest known one)."""
-        check_known_keys(where, values, {f.name for f in dataclasses.fields(cls)})
-        return cls(**values)
+        return config_from_dict(cls, values, where)
 
 
 @dataclass

@@ -72,10 +72,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unweave.errors import UnweaveError, check_known_keys
+from unweave.errors import UnweaveError
 from unweave.models.base import Latents, check_images, image_batch
 from unweave.models.vae_family import conv_trunk
 from unweave.nn.gaussian import Gaussian
+from unweave.settings import config_from_dict
 
 IMAGE_SIZE = 64
 PRIORS = ("uniform", "gaussian")
@@ -114,8 +115,7 @@ class DiDConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any], where: str = "model") -> DiDConfig:
         """Build from a dict, naming unknown keys and impossible values."""
-        check_known_keys(where, values, {f.name for f in dataclasses.fields(cls)})
-        config = cls(**values)
+        config = config_from_dict(cls, values, where)
         for key in ("generator_width", "critic_width", "n_critic"):
             value = getattr(config, key)
             if not positive_int(value):

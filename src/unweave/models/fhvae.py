@@ -59,9 +59,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from unweave.data.timeseries import SeriesData
-from unweave.errors import UnweaveError, check_known_keys
+from unweave.errors import UnweaveError
 from unweave.models.base import Latents, swap_codes
 from unweave.nn.gaussian import Gaussian, GaussianHead
+from unweave.settings import config_from_dict
 
 #: Variance of the prior p(mu2) = N(0, I) (both reference codes).
 MU2_PRIOR_VAR = 1.0
@@ -87,8 +88,7 @@ class FHVAEConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any], where: str = "model") -> FHVAEConfig:
         """Build from a dict, naming unknown keys and impossible values."""
-        check_known_keys(where, values, {f.name for f in dataclasses.fields(cls)})
-        config = cls(**values)
+        config = config_from_dict(cls, values, where)
         for name in ("n_features", "segment", "rnn_size", "rnn_layers", "z1_dim", "z2_dim"):
             _check_number(where, name, getattr(config, name), whole=True, low=1)
         _check_number(where, "n_sequences", config.n_sequences, whole=True, low=1)

@@ -39,10 +39,11 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from unweave.errors import UnweaveError, check_known_keys
+from unweave.errors import UnweaveError
 from unweave.models.base import Latents, swap_codes
 from unweave.nn.gaussian import Gaussian, GaussianHead
 from unweave.nn.priors import LSTMPrior
+from unweave.settings import config_from_dict
 
 DYNAMIC_INPUTS = ("subtracted", "raw")
 
@@ -70,8 +71,7 @@ class SeriesVAEConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any], where: str = "model") -> SeriesVAEConfig:
         """Build from a dict, naming unknown keys and impossible values."""
-        check_known_keys(where, values, {f.name for f in dataclasses.fields(cls)})
-        config = cls(**values)
+        config = config_from_dict(cls, values, where)
         if config.dynamic_input not in DYNAMIC_INPUTS:
             raise UnweaveError(
                 f"{where}.dynamic_input is '{config.dynamic_input}'; expected one of: "

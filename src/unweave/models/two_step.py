@@ -65,9 +65,10 @@ from torch import nn
 from torch.utils.data import Dataset, default_collate
 
 from unweave.data.fragments import FragmentData, FragmentTorchDataset
-from unweave.errors import UnweaveError, check_known_keys
+from unweave.errors import UnweaveError
 from unweave.models.base import Latents
 from unweave.nn.gaussian import Gaussian
+from unweave.settings import config_from_dict
 
 KERNEL = 5  # params['filter_size']
 KERAS_EPSILON = 1e-7  # K.epsilon(): the clip of probabilities in Keras' cross-entropies
@@ -112,8 +113,7 @@ class TwoStepConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any], where: str = "model") -> TwoStepConfig:
         """Build from a dict, naming unknown keys and impossible values."""
-        check_known_keys(where, values, {f.name for f in dataclasses.fields(cls)})
-        config = cls(**values)
+        config = config_from_dict(cls, values, where)
         if config.label not in LABELS:
             raise UnweaveError(
                 f"{where}.label is '{config.label}'; expected one of: {', '.join(LABELS)}."

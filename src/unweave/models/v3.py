@@ -66,6 +66,7 @@ from unweave.data.fragments import FragmentData, FragmentTorchDataset
 from unweave.errors import UnweaveError, check_known_keys
 from unweave.models.base import Latents
 from unweave.nn.gaussian import Gaussian
+from unweave.settings import check_field_types, config_from_dict
 
 #: Added to every denominator of the hinges (``self.eps`` of the reference ``V3Loss``).
 EPS = 1e-5
@@ -180,18 +181,13 @@ class V3Config:
     @classmethod
     def from_dict(cls, values: dict[str, Any], where: str = "model") -> V3Config:
         """Build from a dict, naming unknown keys and impossible values."""
-        check_known_keys(where, values, {f.name for f in dataclasses.fields(cls)})
-        config = cls(**values)
+        config = config_from_dict(cls, values, where)
         config.check(where)
         return config
 
     def check(self, where: str = "model") -> None:
         """Raise UnweaveError, in one sentence, for a setting the model cannot use."""
-        if self.codebook_size < 1:
-            raise UnweaveError(
-                f"{where}.codebook_size is {self.codebook_size}; V3 cannot use a codebook "
-                "size smaller than 1."
-            )
+        check_field_types(self, where)
         if not self.cnn:
             raise UnweaveError(f"{where}.cnn is empty; expected at least one CNN stack.")
         for i, stack in enumerate(self.cnn):

@@ -59,9 +59,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unweave.errors import UnweaveError, check_known_keys
+from unweave.errors import UnweaveError
 from unweave.models.base import Latents, check_images, image_batch
 from unweave.nn.gaussian import Gaussian
+from unweave.settings import config_from_dict
 
 IMAGE_SIZE = 64  # dlib's conv_encoder / deconv_decoder are written for 64x64 observations
 #: The VAE optimiser of dlib's study (shared.gin: vae/AdamOptimizer; eps 1e-8 is PyTorch's).
@@ -98,8 +99,7 @@ class ImageVAEConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any], where: str = "model") -> ImageVAEConfig:
         """Build from a dict, naming unknown keys and impossible values."""
-        check_known_keys(where, values, {f.name for f in dataclasses.fields(cls)})
-        config = cls(**values)
+        config = config_from_dict(cls, values, where)
         config.check(where)
         return config
 

@@ -18,6 +18,7 @@ import yaml
 from unweave.data.registry import data_modality
 from unweave.errors import UnweaveError, check_known_keys
 from unweave.models import model_class
+from unweave.settings import check_number, is_number
 
 #: Every section's known keys and defaults. ``model`` keys are validated by the model's config
 #: dataclass and ``data.options`` by the data family's loader.
@@ -59,6 +60,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 
 
 OPTIMISERS = ("adam", "adamw")
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
+PRECISIONS = (
+    "32-true", "32", "16-mixed", "16", "bf16-mixed", "bf16", "16-true", "bf16-true",
+    "64-true", "64",
+)  # fmt: skip
 SCHEDULES = ("constant", "cosine")
 
 
@@ -148,6 +154,11 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
             raise UnweaveError(f"Setting '{section}' must be a mapping of keys to values.")
         if defaults:
             check_known_keys(section, full[section], set(defaults))
+    if not isinstance(full["data"]["options"], dict):
+        raise UnweaveError(
+            f"data.options is {full['data']['options']!r}; expected a mapping such as "
+            "{seq_len: 8} (or --set data.options.KEY=VALUE)."
+        )
     modality = data_modality(full["data"]["name"])
     cls = model_class(full.get("method"), modality)
     cls.config_class.from_dict(full["model"])
@@ -166,27 +177,72 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
             f"optim.schedule is {schedule!r}, but {full['method']} sets its own learning "
             "rates; leave it constant."
         )
-    lr = full["optim"]["lr"]
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or lr <= 0:
-        raise UnweaveError(f"optim.lr is {lr!r}; expected a number > 0, e.g. 1e-3.")
-    for key in ("batch_size", "max_epochs", "checkpoint_every_n_epochs"):
-        if not isinstance(full["train"][key], int) or full["train"][key] < 1:
-            raise UnweaveError(f"train.{key} is {full['train'][key]!r}; expected an integer >= 1.")
-    if not isinstance(full["train"]["compile"], bool):
-        raise UnweaveError(
-            f"train.compile is {full['train']['compile']!r}; expected true or false."
-        )
+    check_run_settings(full)
     if full["train"]["compile"] and own_loop:
         raise UnweaveError(
             f"train.compile is not available for {full['method']}, which trains with its own "
             "loop of several optimisers; leave it false."
         )
-    steps = full["train"]["checkpoint_every_n_steps"]
-    if not isinstance(steps, int) or steps < 0:
-        raise UnweaveError(
-            f"train.checkpoint_every_n_steps is {steps!r}; expected an integer >= 0 (0: by epochs)."
-        )
     return full
+
+
+def check_run_settings(full: dict[str, Any]) -> None:
+    """One sentence for the first ``optim``, ``train`` or ``trainer`` value of the wrong type
+    or out of range (the ``model`` section is checked by the model's config class)."""
+    optim, train, trainer = full["optim"], full["train"], full["trainer"]
+    lr = optim["lr"]
+    if not is_number(lr) or lr <= 0:
+        raise UnweaveError(f"optim.lr is {lr!r}; expected a number > 0, e.g. 1e-3.")
+    betas = optim["betas"]
+    if not (
+        isinstance(betas, (list, tuple))
+        and len(betas) == 2
+        and all(is_number(b) and 0 <= b < 1 for b in betas)
+    ):
+        raise UnweaveError(
+            f"optim.betas is {betas!r}; expected two numbers in [0, 1), e.g. [0.9, 0.999]."
+        )
+    check_number("optim.weight_decay", optim["weight_decay"], low=0)
+    for key in ("batch_size", "max_epochs", "checkpoint_every_n_epochs", "log_every_n_steps"):
+        check_number(f"train.{key}", train[key], whole=True, low=1)
+    check_number("train.seed", train["seed"], whole=True, low=0)
+    check_number(
+        "train.checkpoint_every_n_steps", train["checkpoint_every_n_steps"], whole=True, low=0
+    )
+    if not is_number(train["max_steps"], whole=True) or not (
+        train["max_steps"] == -1 or train["max_steps"] >= 1
+    ):
+        raise UnweaveError(
+            f"train.max_steps is {train['max_steps']!r}; expected an integer >= 1, or -1 "
+            "(no limit: train.max_epochs decides)."
+        )
+    for key in ("drop_last", "compile"):
+        if not isinstance(train[key], bool):
+            raise UnweaveError(f"train.{key} is {train[key]!r}; expected true or false.")
+    for key, allowed in (("accelerator", ACCELERATORS), ("precision", PRECISIONS)):
+        if str(trainer[key]) not in allowed or isinstance(trainer[key], bool):
+            raise UnweaveError(
+                f"trainer.{key} is {trainer[key]!r}; expected one of: {', '.join(allowed)}."
+            )
+    devices = trainer["devices"]
+    if not (
+        devices == "auto"
+        or (is_number(devices, whole=True) and (devices >= 1 or devices == -1))
+        or (
+            isinstance(devices, list)
+            and devices
+            and all(is_number(d, whole=True) and d >= 0 for d in devices)
+        )
+    ):
+        raise UnweaveError(
+            f"trainer.devices is {devices!r}; expected auto, a count >= 1 (-1: all), or a list "
+            "of device indices such as [0, 1]."
+        )
+    check_number("trainer.num_nodes", trainer["num_nodes"], whole=True, low=1)
+    if not isinstance(trainer["strategy"], str):
+        raise UnweaveError(
+            f"trainer.strategy is {trainer['strategy']!r}; expected a name such as auto or ddp."
+        )
 
 
 def resolve(
