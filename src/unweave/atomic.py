@@ -38,3 +38,26 @@ def write_atomic(path: str | Path, content: str | bytes) -> None:
     """Write ``content`` (text as UTF-8, or bytes) to ``path`` whole or not at all."""
     with atomic_file(path) as handle:
         handle.write(content.encode() if isinstance(content, str) else content)
+
+
+def process_alive(pid: int) -> bool:
+    """True while process ``pid`` runs (on this machine)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it runs, as another user
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Delete the temporary files :func:`atomic_file` left in ``folder`` when its process was
+    killed mid-write (their process has gone); returns them."""
+    stale = []
+    for tmp in Path(folder).glob(".*.tmp-*"):
+        pid = tmp.name.rpartition(".tmp-")[2]
+        if tmp.is_file() and pid.isdigit() and not process_alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+            stale.append(tmp)
+    return stale

@@ -27,7 +27,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader, Subset
 
-from unweave.atomic import atomic_file, write_atomic
+from unweave.atomic import atomic_file, remove_stale_temporaries, write_atomic
 from unweave.data.base import SequenceData
 from unweave.data.fragments import FragmentData
 from unweave.data.ground_truth import GroundTruthImages
@@ -424,6 +424,8 @@ def train(
     check_model_takes_data(module, datamodule)
     if not is_secondary_process():
         run_dir.mkdir(parents=True, exist_ok=True)
+        for folder in (run_dir, last.parent):  # writes cut short by a kill
+            remove_stale_temporaries(folder)
         write_atomic(run_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
         write_atomic(run_dir / "env.json", json.dumps(environment(config), indent=1))
 
