@@ -1,6 +1,7 @@
-"""Exact resume of step-checkpointed runs: a run killed mid-epoch and resumed ends with the
-same weights, bit for bit, as one never stopped, for each kind of training loop (plain,
-FactorVAE's two optimisers, DiD's critic schedule, Two-Step's two steps)."""
+"""Each kind of training loop (plain, FactorVAE's two optimisers, DiD's critic schedule,
+Two-Step's two steps, FHVAE's blocks): a run killed mid-epoch and resumed ends with the same
+weights, bit for bit, as one never stopped; the first NaN stops it with the last checkpoint
+finite."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from safetensors.torch import load_file
 from unweave.data import dsprites
 from unweave.data.registry import load_data
 from unweave.training.config import resolve
+from unweave.training.guards import NonFiniteTraining
 from unweave.training.run import LAST_CHECKPOINT, train
 
 QUIET = {"enable_progress_bar": False}
@@ -83,3 +85,37 @@ def test_a_run_killed_mid_epoch_resumes_bit_exactly(loop, tmp_path, monkeypatch,
     assert a.keys() == b.keys()
     differing = [k for k in a if not torch.equal(a[k], b[k])]
     assert not differing, differing
+
+
+class SpoilWeights(Callback):
+    """Sets the model's first trained weight to NaN before batch 2 of epoch 1 (after a
+    checkpoint), as a diverging update would."""
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+        if trainer.current_epoch == 1 and batch_idx == 2:
+            with torch.no_grad():
+                trained = (p for p in module.model.parameters() if p.requires_grad)
+                next(trained).fill_(float("nan"))
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_every_loop_stops_at_the_first_nan_and_keeps_its_finite_checkpoint(
+    loop, tmp_path, monkeypatch, fresh_cache
+):
+    monkeypatch.setattr(dsprites, "FACTOR_SIZES", TINY_GRID)
+    monkeypatch.setattr(dsprites, "BLOCK", 64)
+    method, data_name, settings = LOOPS[loop]
+    config = resolve(
+        method,
+        data_name,
+        "cpu",
+        overrides=[*settings, "train.max_epochs=2", "train.max_steps=-1"]
+        + ["train.checkpoint_every_n_steps=1"],
+    )
+    data = load_data(data_name, "train", **config["data"]["options"])
+    run = tmp_path / "run"
+    with pytest.raises(NonFiniteTraining, match=r"Training stopped at step \d+ \(epoch 2\)"):
+        train(config, run, train_data=data, extra_callbacks=[SpoilWeights()], **QUIET)
+    state = torch.load(run / LAST_CHECKPOINT, weights_only=True)["state_dict"]
+    assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+    assert not (run / "model.safetensors").exists()
