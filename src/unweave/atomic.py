@@ -4,11 +4,12 @@ systems, as a system temporary folder would need, is a copy that a full disk can
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 
 @contextmanager
@@ -61,3 +62,24 @@ def remove_stale_temporaries(folder: str | Path) -> list[Path]:
             tmp.unlink(missing_ok=True)
             stale.append(tmp)
     return stale
+
+
+def update_json(path: str | Path, update: dict[str, Any]) -> str | None:
+    """Merge ``update`` into the JSON object at ``path`` (created if absent), whole or not at
+    all. A damaged file (not JSON, or not an object) is set aside as ``<name>.damaged`` and a
+    fresh one written; returns a sentence saying so, or None."""
+    path = Path(path)
+    previous: Any = {}
+    note = None
+    if path.exists():
+        try:
+            previous = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            previous = None
+        if not isinstance(previous, dict):
+            aside = path.with_name(f"{path.name}.damaged")
+            os.replace(path, aside)
+            note = f"{path} was damaged (not a JSON object); kept as {aside.name}, written afresh."
+            previous = {}
+    write_atomic(path, json.dumps({**previous, **update}, indent=1))
+    return note
