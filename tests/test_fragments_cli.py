@@ -110,5 +110,5 @@ def test_codebook_smaller_than_one_is_one_error_line(tmp_path, capsys, monkeypat
         main()
     assert exited.value.code == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and "codebook size smaller than 1" in err
+    assert err.startswith("error: ") and "model.codebook_size is 0; expected an integer >= 1" in err
     assert not (tmp_path / "runs").exists()
