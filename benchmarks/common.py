@@ -15,8 +15,9 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 import unweave
+from unweave.atomic import write_atomic
 from unweave.training.config import resolve
-from unweave.training.run import train, write_atomic
+from unweave.training.run import train
 
 
 def machine() -> dict:

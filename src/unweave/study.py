@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from unweave.atomic import write_atomic
 from unweave.errors import UnweaveError
-from unweave.training.run import write_atomic
 
 #: Table columns: eval.json key -> heading (disentanglement_lib's scores, eval accuracies).
 COLUMNS = {
