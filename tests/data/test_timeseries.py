@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import reader_files
 from conftest import SHARED_DATA
 
 from unweave.data.timeseries import (
@@ -245,3 +246,225 @@ def test_series_csv_splits_are_disjoint_and_normalised_on_train(tmp_path: Path) 
         split_series_csv(path, "train", **columns, test_fraction=1.5)
     with pytest.raises(UnweaveError, match="10 sequences cannot be split"):
         split_series_csv(path, "train", **columns, test_fraction=0.01)
+
+
+# ----------------------------------------------------------------------------- encodings
+
+
+def _read_ett(root: Path, text: bytes) -> object:
+    (root / "ETTh1.csv").write_bytes(text)
+    return load_etth1(root / "ETTh1.csv", "train")
+
+
+def _read_air(root: Path, text: bytes) -> object:
+    (root / reader_files.AIR_NAME).write_bytes(text)
+    return load_air_quality(root, "train")
+
+
+def _read_record(root: Path, text: bytes) -> object:
+    ids = reader_files.write_physionet(root)
+    (root / "set-a" / f"{ids[0]}.txt").write_bytes(text)
+    return load_physionet(root, "train")
+
+
+def _read_outcomes(root: Path, text: bytes) -> object:
+    reader_files.write_physionet(root)
+    (root / "Outcomes-a.txt").write_bytes(text)
+    return load_physionet(root, "train")
+
+
+def _read_series(root: Path, text: bytes) -> object:
+    (root / "mine.csv").write_bytes(text)
+    return load_series_csv(root / "mine.csv", "t", ["a", "b"], "site")
+
+
+#: reader -> (its good text, the file it reads, a line to damage with a non-ASCII cell)
+TEXT_READERS = {
+    "ett": (_read_ett, reader_files.ett_text, "ETTh1.csv"),
+    "air-quality": (_read_air, reader_files.air_text, reader_files.AIR_NAME),
+    "physionet-record": (
+        _read_record,
+        lambda: reader_files.physionet_record(132539),
+        "132539.txt",
+    ),
+    "physionet-outcomes": (
+        _read_outcomes,
+        lambda: reader_files.outcomes_text([132539 + i for i in range(5)]),
+        "Outcomes-a.txt",
+    ),
+    "series-csv": (_read_series, reader_files.series_text, "mine.csv"),
+}
+
+
+@pytest.mark.parametrize("reader", list(TEXT_READERS))
+@pytest.mark.parametrize("encoding", ["utf-16", "latin-1", "binary"])
+def test_readers_refuse_files_that_are_not_utf8(
+    tmp_path: Path, fresh_cache: Path, reader: str, encoding: str
+) -> None:
+    read, text, name = TEXT_READERS[reader]
+    lines = text().splitlines(keepends=True)
+    lines[2] = lines[2].replace(",", ",é", 1)  # one Latin-1 byte on line 3
+    binary = bytes(range(256)) * 8
+    data = binary if encoding == "binary" else "".join(lines).encode(encoding)
+    where = rf"{name}, line 3: byte 0xe9" if encoding == "latin-1" else rf"{name}"
+    what = "UTF-16" if encoding == "utf-16" else "not UTF-8"
+    with pytest.raises(UnweaveError, match=rf"{where}.*{what}"):
+        read(tmp_path, data)
+    assert not [p for p in fresh_cache.glob("*/*") if not (p / "COMPLETE").exists()]
+
+
+@pytest.mark.parametrize("reader", list(TEXT_READERS))
+def test_readers_accept_a_utf8_byte_order_mark(
+    tmp_path: Path, fresh_cache: Path, reader: str
+) -> None:
+    read, text, _ = TEXT_READERS[reader]
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "bom").mkdir()
+    plain = read(tmp_path / "plain", text().encode("utf-8"))
+    with_bom = read(tmp_path / "bom", text().encode("utf-8-sig"))
+    np.testing.assert_array_equal(with_bom.x, plain.x)
+    np.testing.assert_array_equal(with_bom.mask, plain.mask)
+
+
+# ----------------------------------------------------------------------------- bad values
+
+
+def test_air_quality_without_a_whole_month_is_one_sentence(tmp_path: Path) -> None:
+    text = reader_files.air_text()
+    _write(tmp_path / reader_files.AIR_NAME, "".join(text.splitlines(keepends=True)[:500]))
+    with pytest.raises(UnweaveError, match=r"no \(year, month, station\).*672 hourly rows"):
+        load_air_quality(tmp_path, "train")
+
+
+@pytest.mark.parametrize("cell", ["inf", "-inf", "Infinity", "1e400", "NaN"])
+def test_etth1_refuses_a_cell_that_is_not_a_finite_number(tmp_path: Path, cell: str) -> None:
+    lines = reader_files.ett_text().splitlines(keepends=True)
+    cells = lines[9].split(",")
+    cells[3] = cell  # MUFL
+    lines[9] = ",".join(cells)
+    path = _write(tmp_path / "ETTh1.csv", "".join(lines))
+    with pytest.raises(UnweaveError, match=rf"ETTh1\.csv, line 10: column MUFL has '{cell}'"):
+        load_etth1(path, "train")
+
+
+def test_etth1_refuses_a_repeated_date(tmp_path: Path) -> None:
+    lines = reader_files.ett_text().splitlines(keepends=True)
+    lines[5] = lines[4]
+    path = _write(tmp_path / "ETTh1.csv", "".join(lines))
+    with pytest.raises(UnweaveError, match=r"line 6: date 2016-07-01 03:00:00 is also on line 5"):
+        load_etth1(path, "train")
+
+
+def test_series_csv_refuses_a_repeated_time_in_a_group(tmp_path: Path) -> None:
+    path = _write(tmp_path / "mine.csv", "site,t,a,b\nu,1,1,2\nv,1,1,2\nu,1.0,3,4\n")
+    with pytest.raises(
+        UnweaveError, match=r"mine\.csv, line 4: group 'u' has time '1\.0' again \(also on line 2\)"
+    ):
+        load_series_csv(path, "t", ["a", "b"], "site")
+
+
+@pytest.mark.parametrize("cell", ["inf", "1e400", "-1e39"])
+def test_series_csv_refuses_infinite_values(tmp_path: Path, cell: str) -> None:
+    path = _write(tmp_path / "mine.csv", f"site,t,a,b\nu,1,1,2\nu,2,{cell},4\n")
+    with pytest.raises(UnweaveError, match=rf"line 3: column a has '{cell}'; expected a finite"):
+        load_series_csv(path, "t", ["a", "b"], "site")
+
+
+def test_series_csv_warns_when_a_feature_has_no_value(tmp_path: Path) -> None:
+    path = _write(tmp_path / "mine.csv", "site,t,a,b\nu,1,1,\nu,2,3,NA\nv,1,2,\n")
+    with pytest.warns(UserWarning, match=r"mine\.csv: feature b has no value in any row"):
+        data = load_series_csv(path, "t", ["a", "b"], "site")
+    assert not data.mask[..., 1].any() and data.mask[0, :, 0].all()
+
+
+@pytest.mark.parametrize(
+    ("columns", "window", "words"),
+    [
+        (["a", "a"], None, "feature column a is named twice"),
+        ([], None, "feature_columns is empty"),
+        ("ab", None, "feature_columns is 'ab'; expected a list"),
+        (["a"], 1.5, "window is 1.5; expected a positive integer"),
+    ],
+)
+def test_series_csv_refuses_bad_column_options(
+    tmp_path: Path, columns: object, window: object, words: str
+) -> None:
+    path = _write(tmp_path / "mine.csv", reader_files.series_text())
+    with pytest.raises(UnweaveError, match=words):
+        load_series_csv(path, "t", columns, "site", window)
+
+
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        ("00:00,ICUType,7", r"ICUType is 7; expected 1, 2, 3 or 4"),
+        ("03:10,GCS,inf", r"column Value has 'inf'; expected a finite number"),
+        ("²:10,GCS,3", r"time '²:10' is not a time"),
+    ],
+)
+def test_physionet_refuses_bad_record_values(
+    tmp_path: Path, fresh_cache: Path, line: str, words: str
+) -> None:
+    ids = reader_files.write_physionet(tmp_path)
+    record = tmp_path / "set-a" / f"{ids[2]}.txt"
+    record.write_text(record.read_text() + line + "\n")
+    with pytest.raises(UnweaveError, match=rf"{ids[2]}\.txt, line \d+: {words}"):
+        load_physionet(tmp_path, "train")
+    assert not [p for p in fresh_cache.glob("*/*") if not (p / "COMPLETE").exists()]
+
+
+@pytest.mark.parametrize(
+    ("row", "words"),
+    [
+        ("132540,1,1,1,1,3", r"line 7: In-hospital_death is 3; expected 0 or 1"),
+        ("132540,1,1,1,1,0", r"line 7: RecordID 132540 is also on line 3"),
+    ],
+)
+def test_physionet_refuses_bad_outcomes(
+    tmp_path: Path, fresh_cache: Path, row: str, words: str
+) -> None:
+    reader_files.write_physionet(tmp_path)
+    outcomes = tmp_path / "Outcomes-a.txt"
+    outcomes.write_text(outcomes.read_text() + row + "\n")
+    with pytest.raises(UnweaveError, match=rf"Outcomes-a\.txt, {words}"):
+        load_physionet(tmp_path, "train")
+
+
+def test_physionet_reads_outcomes_again_when_they_change(tmp_path: Path, fresh_cache: Path) -> None:
+    ids = reader_files.write_physionet(tmp_path)
+    before = load_physionet(tmp_path, "train")
+    outcomes = tmp_path / "Outcomes-a.txt"
+    outcomes.write_text(
+        outcomes.read_text().replace(f"{ids[1]},10,5,7,-1,1", f"{ids[1]},10,5,7,-1,0")
+    )
+    after = load_physionet(tmp_path, "train")
+    assert before.targets["in_hospital_death"].sum() == 2
+    assert after.targets["in_hospital_death"].sum() == 1
+
+
+@pytest.mark.parametrize(
+    ("reader", "words"),
+    [
+        ("ett-train", r"the 'train' split is empty \(it holds the 2017-2018 months"),
+        ("ett-test", r"the 'test' split is empty \(it holds the 2016 months"),
+        ("air-test", r"the 'test' split is empty \(it holds the \(year, month, station\)"),
+        ("physionet", r"the 'train' split is empty \(it holds the records with 40 observed"),
+    ],
+)
+def test_loaders_refuse_an_empty_split(
+    tmp_path: Path, fresh_cache: Path, reader: str, words: str
+) -> None:
+    if reader.startswith("ett"):
+        months = ((2016, 7),) if reader == "ett-train" else ((2017, 1),)
+        path = _write(tmp_path / "ETTh1.csv", reader_files.ett_text(months))
+        call = lambda: load_etth1(path, reader.split("-")[1])  # noqa: E731
+    elif reader == "air-test":
+        _write(tmp_path / reader_files.AIR_NAME, reader_files.air_text(((2013, 3),)))
+        call = lambda: load_air_quality(tmp_path, "test")  # noqa: E731
+    else:
+        ids = reader_files.write_physionet(tmp_path)
+        for rid in ids:
+            _write(tmp_path / "set-a" / f"{rid}.txt", reader_files.physionet_record(rid, hours=20))
+        call = lambda: load_physionet(tmp_path, "train")  # noqa: E731
+    with pytest.raises(UnweaveError, match=words):
+        call()

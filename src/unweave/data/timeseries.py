@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import csv
 import math
+import re
+import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 import torch
 
-from unweave.data.cache import cached_build
+from unweave.data.cache import cached_build, file_fingerprint
 from unweave.errors import UnweaveError
 
 SPLITS = ("train", "valid", "test")
@@ -40,6 +44,9 @@ PHYSIONET_DESCRIPTORS = ["Age", "Gender", "Height", "ICUType", "Weight"]
 SEQ_LEN = 672  # 28 days of hourly rows (ETT, Air Quality)
 PHYSIONET_LEN = 80
 MISSING_TOKENS = {"", "NA", "NaN", "nan", "N/A"}
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # values are stored as float32
+RECORD_ID = re.compile(r"\d{1,18}", re.ASCII)  # fits int64
+PHYSIONET_TIME = re.compile(r"(\d+):([0-5]\d)", re.ASCII)
 
 
 @dataclass
@@ -132,50 +139,113 @@ def _check_split(split: str, allowed: tuple[str, ...] = SPLITS) -> None:
         raise UnweaveError(f"Unknown split '{split}'; expected one of: {', '.join(allowed)}.")
 
 
-def _rows(path: Path, required: list[str]) -> Iterator[tuple[int, dict[str, str]]]:
-    """Yield ``(line number, row dict)`` for a CSV file after checking its header."""
+def _shown(text: str, limit: int = 40) -> str:
+    """``text`` for a message: control characters escaped, cut to ``limit`` characters."""
+    if not text.isprintable():
+        text = text.encode("unicode_escape").decode("ascii")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _not_utf8(path: Path) -> UnweaveError:
+    """The error for a file that does not decode as UTF-8, naming the first bad line and byte."""
+    with open(path, "rb") as handle:
+        if handle.read(2) in (b"\xff\xfe", b"\xfe\xff"):
+            return UnweaveError(
+                f"{path}: the file is UTF-16 text; expected UTF-8 (save it again as UTF-8)."
+            )
+        handle.seek(0)
+        for number, raw in enumerate(handle, start=1):
+            try:
+                raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as error:
+                return UnweaveError(
+                    f"{path}, line {number}: byte 0x{raw[error.start]:02x} is not UTF-8 text; "
+                    "expected a UTF-8 text file (not a binary file, nor Latin-1 or UTF-16 text)."
+                )
+    return UnweaveError(f"{path}: the file is not UTF-8 text; expected a UTF-8 text file.")
+
+
+@contextmanager
+def _utf8_text(path: Path) -> Iterator[TextIO]:
+    """Open ``path`` as UTF-8 text (a byte-order mark is skipped); a file in another encoding,
+    or one that cannot be read, raises UnweaveError naming it."""
     if not path.is_file():
         raise UnweaveError(f"{path}: file not found.")
-    with open(path, newline="", encoding="utf-8") as handle:
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            yield handle
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
+    except OSError as error:
+        raise UnweaveError(
+            f"{path}: cannot be read ({error.strerror or error}); expected a readable file."
+        ) from None
+
+
+def _rows(path: Path, required: list[str]) -> Iterator[tuple[int, dict[str, str]]]:
+    """Yield ``(line number, row dict)`` for a UTF-8 CSV file after checking its header."""
+    with _utf8_text(path) as handle:
         reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            raise UnweaveError(
-                f"{path}, line 1: the file is empty; expected a header with {', '.join(required)}."
-            )
-        header = [h.strip() for h in header]
-        missing = [c for c in required if c not in header]
-        if missing:
-            raise UnweaveError(
-                f"{path}, line 1: missing column(s) {', '.join(missing)}; "
-                f"expected a header with {', '.join(required)}."
-            )
-        index = {c: header.index(c) for c in required}
-        for row in reader:
-            if not row or all(not cell.strip() for cell in row):
-                continue
-            if len(row) != len(header):
+        try:
+            header = next(reader, None)
+            if header is None:
                 raise UnweaveError(
-                    f"{path}, line {reader.line_num}: {len(row)} fields; "
-                    f"expected {len(header)} like the header."
+                    f"{path}, line 1: the file is empty; "
+                    f"expected a header with {', '.join(required)}."
                 )
-            yield reader.line_num, {c: row[i].strip() for c, i in index.items()}
+            if any("\0" in cell for cell in header):
+                raise UnweaveError(
+                    f"{path}, line 1: the header holds NUL bytes; expected UTF-8 text "
+                    "(not a binary file, nor UTF-16 text)."
+                )
+            header = [h.strip() for h in header]
+            missing = [c for c in required if c not in header]
+            if missing:
+                raise UnweaveError(
+                    f"{path}, line 1: missing column(s) {', '.join(missing)}; "
+                    f"expected a header with {', '.join(required)}."
+                )
+            index = {c: header.index(c) for c in required}
+            for row in reader:
+                if not row or all(not cell.strip() for cell in row):
+                    continue
+                if len(row) != len(header):
+                    raise UnweaveError(
+                        f"{path}, line {reader.line_num}: {len(row)} fields; "
+                        f"expected {len(header)} like the header."
+                    )
+                yield reader.line_num, {c: row[i].strip() for c, i in index.items()}
+        except csv.Error as error:
+            raise UnweaveError(
+                f"{path}, line {reader.line_num}: {error}; expected a CSV row."
+            ) from None
 
 
 def _number(text: str, path: Path, line: int, column: str, allow_missing: bool) -> float:
-    """Parse one cell; missing tokens give NaN when ``allow_missing``."""
-    if text in MISSING_TOKENS:
-        if allow_missing:
-            return math.nan
+    """Parse one cell as a finite float32-sized number; missing tokens give NaN when
+    ``allow_missing``."""
+    if text in MISSING_TOKENS and allow_missing:
+        return math.nan
+    if not text:
         raise UnweaveError(f"{path}, line {line}: column {column} is empty; expected a number.")
     try:
         value = float(text)
     except ValueError:
         raise UnweaveError(
-            f"{path}, line {line}: column {column} has '{text}'; expected a number."
+            f"{path}, line {line}: column {column} has '{_shown(text)}'; expected a number."
         ) from None
-    if math.isnan(value) and not allow_missing:
-        raise UnweaveError(f"{path}, line {line}: column {column} is NaN; expected a number.")
+    if math.isnan(value):
+        if allow_missing:
+            return math.nan
+        raise UnweaveError(
+            f"{path}, line {line}: column {column} has '{_shown(text)}' (not a number); "
+            "expected a number."
+        )
+    if not abs(value) <= FLOAT32_MAX:
+        raise UnweaveError(
+            f"{path}, line {line}: column {column} has '{_shown(text)}'; expected a finite "
+            f"number of at most {FLOAT32_MAX:.3g} in size (values are stored as float32)."
+        )
     return value
 
 
@@ -184,8 +254,29 @@ def _integer(text: str, path: Path, line: int, column: str) -> int:
         return int(text)
     except ValueError:
         raise UnweaveError(
-            f"{path}, line {line}: column {column} has '{text}'; expected an integer."
+            f"{path}, line {line}: column {column} has '{_shown(text)}'; expected an integer."
         ) from None
+
+
+def _warn_unobserved(where: str, names: list[str], mask: np.ndarray, what: str) -> None:
+    """Warn once per feature of ``mask (..., F)`` that is never observed."""
+    observed = mask.reshape(-1, mask.shape[-1]).any(axis=0)
+    for name, seen in zip(names, observed, strict=True):
+        if not seen:
+            warnings.warn(
+                f"{where}: feature {name} has no value {what}; its mask is False everywhere "
+                "and it is left unnormalised.",
+                stacklevel=3,
+            )
+
+
+def _check_not_empty(where: str, rows: np.ndarray, split: str, what: str) -> None:
+    """Refuse an empty split with one sentence saying what it would hold."""
+    if len(rows) == 0:
+        raise UnweaveError(
+            f"{where}: the '{split}' split is empty (it holds {what}); expected at least one "
+            "sample in it."
+        )
 
 
 def _zscore(
@@ -196,7 +287,8 @@ def _zscore(
     Returns the normalised float32 array (0 where unobserved), mean and std.
     """
     values = np.where(mask[fit], x[fit], np.nan).reshape(-1, x.shape[2])
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # unobserved features: _warn_unobserved
         mean = np.nanmean(values, axis=0)
         std = np.nanstd(values, axis=0)
     mean = np.nan_to_num(mean, nan=0.0)
@@ -220,14 +312,21 @@ def load_etth1(path: Path, split: str = "train") -> SeriesData:
     _check_split(split)
     path = Path(path)
     months: dict[tuple[int, int], list[list[float]]] = {}
+    seen: dict[datetime, int] = {}
     for line, row in _rows(path, ETT_COLUMNS):
         try:
             stamp = datetime.strptime(row["date"], "%Y-%m-%d %H:%M:%S")
         except ValueError:
             raise UnweaveError(
-                f"{path}, line {line}: date '{row['date']}' is not a date; "
+                f"{path}, line {line}: date '{_shown(row['date'])}' is not a date; "
                 "expected YYYY-MM-DD HH:MM:SS."
             ) from None
+        if stamp in seen:
+            raise UnweaveError(
+                f"{path}, line {line}: date {stamp} is also on line {seen[stamp]}; "
+                "expected one row per hour."
+            )
+        seen[stamp] = line
         values = [_number(row[c], path, line, c, False) for c in ETT_COLUMNS[1:]]
         months.setdefault((stamp.year, stamp.month), []).append(values)
     keys = sorted(k for k, rows in months.items() if len(rows) >= SEQ_LEN)
@@ -242,6 +341,14 @@ def load_etth1(path: Path, split: str = "train") -> SeriesData:
         "valid": train_all[len(train_all) - n_valid :],
         "test": np.flatnonzero(years == 2016),
     }
+    holds = {
+        "train": "the 2017-2018 months but the last 15%",
+        "valid": "the last 15% of the 2017-2018 months",
+        "test": "the 2016 months",
+    }
+    months_with = f"of those with {SEQ_LEN} hourly rows"
+    _check_not_empty(str(path), parts["train"], "train", f"{holds['train']} {months_with}")
+    _check_not_empty(str(path), parts[split], split, f"{holds[split]} {months_with}")
     x_all = data[..., :6]
     mask_all = np.ones(x_all.shape, dtype=bool)
     x_norm, mean, std = _zscore(x_all, mask_all, parts["train"])
@@ -283,6 +390,11 @@ def load_air_quality(folder: Path, split: str = "train") -> SeriesData:
         for line, row in _rows(path, required):
             year = _integer(row["year"], path, line, "year")
             month = _integer(row["month"], path, line, "month")
+            if not 1 <= year <= 9999:
+                raise UnweaveError(
+                    f"{path}, line {line}: year is {_shown(str(year))}; "
+                    "expected a year from 1 to 9999."
+                )
             if not 1 <= month <= 12:
                 raise UnweaveError(
                     f"{path}, line {line}: month is {month}; expected a number from 1 to 12."
@@ -290,13 +402,22 @@ def load_air_quality(folder: Path, split: str = "train") -> SeriesData:
             values = [_number(row[c], path, line, c, True) for c in AIR_FEATURES]
             groups.setdefault((year, month, row["station"]), []).append(values)
     keys = sorted(k for k, rows in groups.items() if len(rows) >= SEQ_LEN)
+    if not keys:
+        raise UnweaveError(
+            f"{folder}: no (year, month, station) of the PRSA files has {SEQ_LEN} hourly rows; "
+            "expected at least one whole month."
+        )
     raw = np.array([groups[k][:SEQ_LEN] for k in keys], dtype=np.float64)  # (M, 672, 10)
     mask = ~np.isnan(raw)
     years = np.array([k[0] for k in keys])
     stations = sorted({k[2] for k in keys})
     train = np.flatnonzero(years != 2016)
-    x_norm, mean, std = _zscore(np.nan_to_num(raw), mask, train)
     rows = train if split == "train" else np.flatnonzero(years == 2016)
+    months_with = f"the (year, month, station) groups with {SEQ_LEN} hourly rows"
+    _check_not_empty(str(folder), train, "train", f"{months_with} outside 2016")
+    _check_not_empty(str(folder), rows, split, f"{months_with} of 2016")
+    _warn_unobserved(str(folder), AIR_FEATURES, mask[train], "in the training months")
+    x_norm, mean, std = _zscore(np.nan_to_num(raw), mask, train)
     return SeriesData(
         x=x_norm[rows],
         mask=mask[rows],
@@ -321,10 +442,10 @@ def _parse_record(path: Path) -> tuple[np.ndarray, np.ndarray, dict[str, float]]
     counts = np.zeros((PHYSIONET_LEN, len(PHYSIONET_FEATURES)), dtype=np.int64)
     column = {name: j for j, name in enumerate(PHYSIONET_FEATURES)}
     descriptors: dict[str, float] = {}
-    with open(path, encoding="utf-8") as handle:
+    with _utf8_text(path) as handle:
         header = handle.readline().strip()
         if header != "Time,Parameter,Value":
-            what = "is empty" if not header else f"has '{header}'"
+            what = "is empty" if not header else f"has '{_shown(header)}'"
             raise UnweaveError(f"{path}, line 1: the file {what}; expected 'Time,Parameter,Value'.")
         for line_no, line in enumerate(handle, start=2):
             line = line.strip()
@@ -336,14 +457,18 @@ def _parse_record(path: Path) -> tuple[np.ndarray, np.ndarray, dict[str, float]]
                     f"{path}, line {line_no}: {len(parts)} fields; expected Time,Parameter,Value."
                 )
             time, name, text = parts
-            hh, sep, mm = time.partition(":")
-            if not (sep and hh.isdigit() and mm.isdigit() and len(mm) == 2 and int(mm) < 60):
+            clock = PHYSIONET_TIME.fullmatch(time)
+            if clock is None:
                 raise UnweaveError(
-                    f"{path}, line {line_no}: time '{time}' is not a time; expected HH:MM."
+                    f"{path}, line {line_no}: time '{_shown(time)}' is not a time; expected HH:MM."
                 )
             value = _number(text, path, line_no, "Value", False)
-            hour = int(hh)
-            if hour == 0 and int(mm) == 0 and name in PHYSIONET_DESCRIPTORS:
+            hour, minute = int(clock[1]), int(clock[2])
+            if hour == 0 and minute == 0 and name in PHYSIONET_DESCRIPTORS:
+                if name == "ICUType" and value not in (1, 2, 3, 4):
+                    raise UnweaveError(
+                        f"{path}, line {line_no}: ICUType is {_shown(text)}; expected 1, 2, 3 or 4."
+                    )
                 descriptors[name] = value
             elif name in column and hour < PHYSIONET_LEN:
                 sums[hour, column[name]] += value
@@ -352,10 +477,22 @@ def _parse_record(path: Path) -> tuple[np.ndarray, np.ndarray, dict[str, float]]
 
 
 def _read_outcomes(path: Path) -> dict[int, int]:
-    deaths = {}
+    """RecordID -> In-hospital_death (0 or 1) of an ``Outcomes-<a|b>.txt`` file."""
+    deaths: dict[int, int] = {}
+    lines: dict[int, int] = {}
     for line, row in _rows(path, ["RecordID", "In-hospital_death"]):
         rid = _integer(row["RecordID"], path, line, "RecordID")
-        deaths[rid] = _integer(row["In-hospital_death"], path, line, "In-hospital_death")
+        death = _integer(row["In-hospital_death"], path, line, "In-hospital_death")
+        if death not in (0, 1):
+            raise UnweaveError(
+                f"{path}, line {line}: In-hospital_death is {_shown(str(death))}; expected 0 or 1."
+            )
+        if rid in deaths:
+            raise UnweaveError(
+                f"{path}, line {line}: RecordID {_shown(str(rid))} is also on line {lines[rid]}; "
+                "expected one row per record."
+            )
+        deaths[rid], lines[rid] = death, line
     return deaths
 
 
@@ -405,7 +542,8 @@ def load_physionet(root: Path, split: str = "train", set_name: str = "set-a") ->
     filtering; the first 20% are test, the rest train. z-score from observed train values.
     On set-a this keeps 1,787 of 4,000 records (1,444 train, 343 test): the 60% rule drops
     most, since stays without an arterial line never observe DiasABP, MAP and SysABP.
-    The parsed records are cached, keyed by the file count, total size and newest mtime.
+    The parsed records are cached, keyed by the file count, total size and newest mtime, and
+    the outcomes file's size and mtime.
     """
     _check_split(split, ("train", "test"))
     root = Path(root)
@@ -413,17 +551,31 @@ def load_physionet(root: Path, split: str = "train", set_name: str = "set-a") ->
     files = sorted(folder.glob("*.txt"), key=lambda p: (len(p.stem), p.stem))
     if not files:
         raise UnweaveError(f"{folder}: no <RecordID>.txt files; expected the PhysioNet records.")
+    names: dict[int, str] = {}
     for path in files:
-        if not path.stem.isdigit():
-            raise UnweaveError(f"{path}: the file name is not a RecordID; expected <digits>.txt.")
+        if not RECORD_ID.fullmatch(path.stem):
+            raise UnweaveError(
+                f"{path}: the file name is not a RecordID; expected <digits>.txt "
+                "(at most 18 digits)."
+            )
+        if not path.is_file():
+            raise UnweaveError(f"{path}: a folder, not a file; expected a record file.")
+        if int(path.stem) in names:
+            raise UnweaveError(
+                f"{path}: RecordID {int(path.stem)} is also the file {names[int(path.stem)]}; "
+                "expected one file per record."
+            )
+        names[int(path.stem)] = path.name
     stats = [p.stat() for p in files]
+    outcomes = root / f"Outcomes-{set_name.split('-')[-1]}.txt"
     params = {
-        "version": 1,
+        "version": 2,
         "root": str(root.resolve()),
         "set": set_name,
         "count": len(files),
         "size": sum(s.st_size for s in stats),
         "mtime": max(s.st_mtime_ns for s in stats),
+        "outcomes": file_fingerprint(outcomes) if outcomes.is_file() else None,
     }
     cache = cached_build(
         "physionet2012", params, lambda out: _build_physionet(root, set_name, files, out)
@@ -442,6 +594,10 @@ def load_physionet(root: Path, split: str = "train", set_name: str = "set-a") ->
     keep = (n_hours >= 40) & (missing <= 0.6)
     train = np.flatnonzero(keep & ~is_test)
     rows = train if split == "train" else np.flatnonzero(keep & is_test)
+    kept = "records with 40 observed hours and at most 60% of cells unobserved"
+    _check_not_empty(str(folder), train, "train", f"the {kept} after the first 20%")
+    _check_not_empty(str(folder), rows, split, f"the {kept} in the first 20%")
+    _warn_unobserved(str(folder), PHYSIONET_FEATURES, mask[train], "in the training records")
     x_norm, mean, std = _zscore(values, mask, train)
     icu = desc[:, PHYSIONET_DESCRIPTORS.index("ICUType")]
     return SeriesData(
@@ -485,30 +641,56 @@ def load_series_csv(
     normalised. ``groups["group"]`` holds each sequence's group value.
     """
     path = Path(path)
-    if window is not None and window < 1:
-        raise UnweaveError(f"load_series_csv: window is {window}; expected a positive integer.")
+    if window is not None and (
+        isinstance(window, bool) or not isinstance(window, int | np.integer) or window < 1
+    ):
+        raise UnweaveError(f"load_series_csv: window is {window!r}; expected a positive integer.")
+    if isinstance(feature_columns, str) or not all(isinstance(c, str) for c in feature_columns):
+        raise UnweaveError(
+            f"load_series_csv: feature_columns is {feature_columns!r}; "
+            "expected a list of column names."
+        )
+    if not feature_columns:
+        raise UnweaveError("load_series_csv: feature_columns is empty; expected at least one.")
+    twice = [c for i, c in enumerate(feature_columns) if c in feature_columns[:i]]
+    if twice:
+        raise UnweaveError(
+            f"load_series_csv: feature column {twice[0]} is named twice; expected distinct columns."
+        )
     required = [group_column, time_column, *feature_columns]
-    grouped: dict[str, list[tuple[str, list[float]]]] = {}
+    grouped: dict[str, list[tuple[str, int, list[float]]]] = {}
     for line, row in _rows(path, list(dict.fromkeys(required))):
         if row[time_column] in MISSING_TOKENS:
             raise UnweaveError(
                 f"{path}, line {line}: column {time_column} is empty; expected a time."
             )
         values = [_number(row[c], path, line, c, True) for c in feature_columns]
-        grouped.setdefault(row[group_column], []).append((row[time_column], values))
+        grouped.setdefault(row[group_column], []).append((row[time_column], line, values))
     if not grouped:
         raise UnweaveError(f"{path}: no data rows after the header; expected at least one.")
-    all_times = [t for rows in grouped.values() for t, _ in rows]
     try:
-        [float(t) for t in all_times]
-        numeric = True
+        keys = {t: float(t) for rows in grouped.values() for t, _, _ in rows}
     except ValueError:
-        numeric = False
+        keys = {t: t for rows in grouped.values() for t, _, _ in rows}  # text order
     sequences: list[np.ndarray] = []
     names: list[str] = []
     for group, rows in grouped.items():
-        rows.sort(key=(lambda r: float(r[0])) if numeric else (lambda r: r[0]))
-        block = np.array([v for _, v in rows], dtype=np.float64)
+        first: dict[float | str, int] = {}
+        for time, line, _ in rows:
+            key = keys[time]
+            if isinstance(key, float) and math.isnan(key):
+                raise UnweaveError(
+                    f"{path}, line {line}: column {time_column} has '{_shown(time)}'; "
+                    "expected a time."
+                )
+            if key in first:
+                raise UnweaveError(
+                    f"{path}, line {line}: group '{_shown(group)}' has time '{_shown(time)}' "
+                    f"again (also on line {first[key]}); expected one row per time in a group."
+                )
+            first[key] = line
+        rows.sort(key=lambda r: keys[r[0]])
+        block = np.array([v for _, _, v in rows], dtype=np.float64)
         if window is None:
             sequences.append(block)
             names.append(group)
@@ -523,6 +705,7 @@ def load_series_csv(
     for i, seq in enumerate(sequences):
         x[i, : len(seq)] = seq
     mask = ~np.isnan(x)
+    _warn_unobserved(str(path), list(feature_columns), mask, "in any row")
     return SeriesData(
         x=np.nan_to_num(x).astype(np.float32),
         mask=mask,
@@ -563,6 +746,12 @@ def split_series_csv(
             "expected at least one sequence in each split."
         )
     train_rows, test_rows = np.sort(order[:-n_test]), np.sort(order[-n_test:])
+    in_file = data.mask.reshape(-1, data.n_features).any(axis=0)
+    if in_file.any():
+        observed = [name for name, seen in zip(data.feature_names, in_file, strict=True) if seen]
+        _warn_unobserved(
+            str(path), observed, data.mask[train_rows][..., in_file], "in the training sequences"
+        )
     x_norm, mean, std = _zscore(data.x, data.mask, train_rows)
     rows = train_rows if split == "train" else test_rows
     return SeriesData(
