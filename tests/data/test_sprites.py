@@ -247,3 +247,69 @@ def test_legacy_missing_and_unreadable(tmp_path: Path, fresh_cache: Path) -> Non
     with pytest.raises(UnweaveError, match=r"sprites_A_test\.npy is not a readable"):
         load_sprites(tmp_path, "test")
     assert_no_complete_entry(fresh_cache, "sprites-legacy")
+
+
+def _legacy_arrays(n: int = 3) -> dict[str, np.ndarray]:
+    """Valid legacy arrays: grey frames, skin/pants/top/hair value 2, action 4."""
+    a = np.zeros((n, 8, 4, 6), np.float32)
+    a[..., 2] = 1
+    d = np.zeros((n, 8, 9), np.float32)
+    d[..., 4] = 1
+    return {"X": np.full((n, 8, 64, 64, 3), 0.5, np.float32), "A": a, "D": d}
+
+
+def _legacy_case(case: str) -> tuple[str, np.ndarray]:
+    """The array (key, value) that replaces a valid one for the bad-value case ``case``."""
+    good = _legacy_arrays()
+    if case == "X all NaN":
+        return "X", np.full_like(good["X"], np.nan)
+    if case == "X inf":
+        x = good["X"].copy()
+        x[1, 3, 5, 5, 0] = np.inf
+        return "X", x
+    if case == "X in 0-255":
+        return "X", good["X"] * 255
+    if case == "A strings":
+        return "A", good["A"].astype(int).astype(str)
+    if case == "A all NaN":
+        return "A", np.full_like(good["A"], np.nan)
+    if case == "A two ones":
+        a = good["A"].copy()
+        a[2, :, 3, 0] = 1
+        return "A", a
+    if case == "D all zero":
+        return "D", np.zeros_like(good["D"])
+    return "D", good["D"].astype(np.complex64)  # "D complex"
+
+
+@pytest.mark.parametrize(
+    ("case", "words"),
+    [
+        ("X all NaN", r"sprites_X_train\.npy: clip 0 has the value nan; expected float frames"),
+        ("X inf", r"sprites_X_train\.npy: clip 1 has the value inf"),
+        ("X in 0-255", r"sprites_X_train\.npy: clip 0 has the value 127\.5; .*\[0, 1\]"),
+        ("A strings", r"sprites_A_train\.npy has dtype <U\d+; expected one-hot numbers"),
+        ("A all NaN", r"sprites_A_train\.npy: clip 0 has skin values \(nan, "),
+        ("A two ones", r"sprites_A_train\.npy: clip 2 has hair values \(1, 0, 1, 0, 0, 0\)"),
+        ("D all zero", r"sprites_D_train\.npy: clip 0 has action values \(0, 0, 0"),
+        ("D complex", r"sprites_D_train\.npy has dtype complex64"),
+    ],
+)
+def test_legacy_bad_values_are_one_sentence(
+    tmp_path: Path, fresh_cache: Path, case: str, words: str
+) -> None:
+    arrays = _legacy_arrays()
+    key, value = _legacy_case(case)
+    arrays[key] = value
+    for name, array in arrays.items():
+        np.save(tmp_path / f"sprites_{name}_train.npy", array)
+    with pytest.raises(UnweaveError, match=words):
+        load_sprites(tmp_path, "train")
+    assert_no_complete_entry(fresh_cache, "sprites-legacy")
+
+
+def test_legacy_without_clips_is_one_sentence(tmp_path: Path, fresh_cache: Path) -> None:
+    for name, array in _legacy_arrays(0).items():
+        np.save(tmp_path / f"sprites_{name}_test.npy", array)
+    with pytest.raises(UnweaveError, match=r"sprites_X_test\.npy holds no clips"):
+        read_legacy_npy(tmp_path, "test")

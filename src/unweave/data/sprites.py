@@ -327,12 +327,50 @@ def _check_shape(path: Path, array: np.ndarray, expected: tuple, shown: str) -> 
         )
 
 
+def _legacy_labels(path: Path, array: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+    """The index of the 1 in each one-hot vector of frame 0: ``(N, len(names))`` int64.
+
+    ``array`` is ``(N, 8, len(names), V)``; anything but one 1 and ``V - 1`` zeros per vector
+    (strings, NaN, all zeros, two ones...) raises UnweaveError naming the clip and the factor.
+    """
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_) or (
+        np.issubdtype(array.dtype, np.complexfloating)
+    ):
+        raise UnweaveError(
+            f"Legacy Sprites file {path.name} has dtype {array.dtype}; "
+            "expected one-hot numbers (float32, an integer type or bool)."
+        )
+    first = np.asarray(array[:, 0], dtype=np.float64)  # (N, K, V)
+    one_hot = ((first == 0) | (first == 1)).all(axis=-1) & (first.sum(axis=-1) == 1)
+    if not one_hot.all():
+        clip, factor = (int(i[0]) for i in np.nonzero(~one_hot))
+        values = ", ".join(f"{v:g}" for v in first[clip, factor])
+        raise UnweaveError(
+            f"Legacy Sprites file {path.name}: clip {clip} has {names[factor]} values "
+            f"({values}) in frame 0; expected one-hot labels (one 1, the rest 0)."
+        )
+    return first.argmax(axis=-1).astype(np.int64)
+
+
+def _check_legacy_frames(path: Path, block: np.ndarray, start: int) -> None:
+    """Refuse float frames of clips ``start...`` that are NaN, infinite or outside [0, 1]."""
+    bad = ~(np.isfinite(block) & (block >= 0) & (block <= 1))
+    if bad.any():
+        clip = start + int(np.flatnonzero(bad.reshape(len(block), -1).any(axis=1))[0])
+        value = block.reshape(-1)[np.flatnonzero(bad.reshape(-1))[0]]
+        raise UnweaveError(
+            f"Legacy Sprites file {path.name}: clip {clip} has the value {value:g}; "
+            "expected float frames in [0, 1] (uint8 / 256)."
+        )
+
+
 def read_legacy_npy(folder: Path, split: str) -> SequenceData:
     """Read split ``split`` of the legacy ``sprites_{X,A,D}_<split>.npy`` files (cached as uint8).
 
     ``X`` ``(N, 8, 64, 64, 3)`` float32 ``= uint8 / 256`` (uint8 also accepted), ``A``
     ``(N, 8, 4, 6)`` one-hot skin/pants/top/hair, ``D`` ``(N, 8, 9)`` one-hot action; labels
     come from frame 0. Returns frames ``(N, 8, 3, 64, 64)`` uint8 (memmapped), file order kept.
+    Labels that are not one-hot and float frames outside [0, 1] (NaN included) are errors.
     """
     folder = Path(folder)
     if split not in ("train", "test"):
@@ -342,6 +380,10 @@ def read_legacy_npy(folder: Path, split: str) -> SequenceData:
     x, a, d = arrays["X"], arrays["A"], arrays["D"]
     _check_shape(paths["X"], x, (None, *LEGACY_FRAME_SHAPE), "(N, 8, 64, 64, 3)")
     n = len(x)
+    if n == 0:
+        raise UnweaveError(
+            f"Legacy Sprites file {paths['X'].name} holds no clips; expected at least one."
+        )
     _check_shape(paths["A"], a, (n, FRAMES, 4, N_VARIANTS), f"({n}, 8, 4, 6) to match X")
     _check_shape(paths["D"], d, (n, FRAMES, N_CLIPS), f"({n}, 8, 9) to match X")
     if not (np.issubdtype(x.dtype, np.floating) or x.dtype == np.uint8):
@@ -349,9 +391,9 @@ def read_legacy_npy(folder: Path, split: str) -> SequenceData:
             f"Legacy Sprites file {paths['X'].name} has dtype {x.dtype}; "
             "expected float32 (uint8 / 256) or uint8."
         )
-    static_idx = np.asarray(a[:, 0]).argmax(axis=-1).astype(np.int64)  # (N, 4)
+    static_idx = _legacy_labels(paths["A"], a, STATIC_FACTORS)  # (N, 4)
     static = {name: static_idx[:, i].copy() for i, name in enumerate(STATIC_FACTORS)}
-    dynamic = {"action": np.asarray(d[:, 0]).argmax(axis=-1).astype(np.int64)}
+    dynamic = {"action": _legacy_labels(paths["D"], d[:, :, None], ("action",))[:, 0]}
     del arrays, x, a, d  # close the memmaps
 
     params = {
@@ -373,6 +415,7 @@ def read_legacy_npy(folder: Path, split: str) -> SequenceData:
                     block = np.array(src[start : start + LEGACY_CHUNK])
                     del src
                     if block.dtype != np.uint8:
+                        _check_legacy_frames(paths["X"], block, start)
                         block = np.clip(np.rint(block * 256.0), 0, 255).astype(np.uint8)
                     writer.write(block.transpose(0, 1, 4, 2, 3))
                     bar.update(len(block))
