@@ -204,3 +204,30 @@ def test_griffin_lim_rebuilds_a_wave_with_the_given_magnitude() -> None:
     correlation = np.corrcoef(again.ravel(), target.ravel())[0, 1]
     convergence = np.linalg.norm(again - target) / np.linalg.norm(target)
     assert correlation > 0.98 and convergence < 0.2
+
+
+@pytest.mark.parametrize("cut", [1, 2, 1001])
+def test_read_wav_refuses_a_truncated_file(tmp_path: Path, cut: int) -> None:
+    whole = tmp_path / "whole.wav"
+    sf.write(whole, tone(440.0, 4000, rate=8000), 8000, subtype="PCM_16")
+    data = whole.read_bytes()
+    cut_file = tmp_path / "cut.wav"
+    cut_file.write_bytes(data[:-cut])
+    declared = len(data) - 44
+    with pytest.raises(
+        UnweaveError,
+        match=rf"cut\.wav: the data chunk holds {declared - cut} bytes but the header says "
+        rf"{declared}; expected a whole WAV file",
+    ):
+        read_wav(cut_file)
+    assert len(read_wav(whole)[0]) == 4000
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_read_wav_refuses_samples_that_are_not_finite(tmp_path: Path, bad: float) -> None:
+    wave = tone(440.0, 800, rate=8000)
+    wave[123] = bad
+    path = tmp_path / "odd.wav"
+    sf.write(path, wave, 8000, subtype="FLOAT")
+    with pytest.raises(UnweaveError, match=r"odd\.wav: sample 123 is NaN or infinite"):
+        read_wav(path)

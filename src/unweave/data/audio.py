@@ -32,6 +32,29 @@ KALDI_PREEMPHASIS = 0.97  # Kaldi's --preemphasis-coefficient default
 INT16_SCALE = 32768.0  # Kaldi reads 16-bit samples unscaled; log energies use that scale
 
 
+def _wav_shortfall(path: Path) -> tuple[int, int] | None:
+    """``(declared, present)`` bytes of a RIFF/WAVE file's data chunk when the file ends before
+    the chunk does (a truncated file), else None (also for other formats)."""
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        head = handle.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        offset = 12
+        while offset + 8 <= size:
+            handle.seek(offset)
+            chunk = handle.read(8)
+            length = int.from_bytes(chunk[4:], "little")
+            if chunk[:4] == b"data":
+                present = size - offset - 8
+                # 0 and 0xFFFFFFFF are the placeholders of writers that stream (length unknown).
+                if length not in (0, 0xFFFFFFFF) and length > present:
+                    return length, present
+                return None
+            offset += 8 + length + (length & 1)
+    return None
+
+
 def read_wav(
     path: str | Path, expected_rate: int | None = None, target_rate: int | None = None
 ) -> tuple[np.ndarray, int]:
@@ -40,20 +63,37 @@ def read_wav(
     Channels are averaged. With ``target_rate`` the wave is resampled to it (polyphase,
     :func:`scipy.signal.resample_poly`) and that rate is returned; otherwise, with
     ``expected_rate``, a file at any other rate is an error. WAV, FLAC and NIST SPHERE (the
-    original TIMIT release) are read alike through libsndfile.
+    original TIMIT release) are read alike through libsndfile. A WAV file shorter than its
+    header says (truncated) and NaN or infinite samples are errors.
     """
     path = Path(path)
     if not path.is_file():
         raise UnweaveError(f"{path}: file not found; expected an audio file.")
     try:
+        shortfall = _wav_shortfall(path)
         wave, rate = sf.read(path, dtype="float32", always_2d=True)
-    except RuntimeError as error:
+    except OSError as error:
+        raise UnweaveError(
+            f"{path}: cannot be read ({error.strerror or error}); expected a readable audio file."
+        ) from None
+    except (RuntimeError, ValueError, TypeError) as error:
         reason = getattr(error, "error_string", str(error)).rstrip(".")
         raise UnweaveError(
             f"{path}: not readable as audio ({reason}); expected a WAV, FLAC or NIST SPHERE file."
         ) from None
+    if shortfall is not None:
+        declared, present = shortfall
+        raise UnweaveError(
+            f"{path}: the data chunk holds {present} bytes but the header says {declared}; "
+            "expected a whole WAV file (is it truncated?)."
+        )
     if wave.shape[0] == 0:
         raise UnweaveError(f"{path}: the file holds no samples; expected some audio.")
+    if not np.isfinite(wave).all():
+        frame = int(np.flatnonzero(~np.isfinite(wave).all(axis=1))[0])
+        raise UnweaveError(
+            f"{path}: sample {frame} is NaN or infinite; expected finite audio samples."
+        )
     wave = wave.mean(axis=1, dtype=np.float32)
     if target_rate is not None and rate != target_rate:
         divisor = math.gcd(rate, target_rate)
