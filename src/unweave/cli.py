@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 
 from unweave.errors import UnweaveError
+from unweave.paths import check_writable_folder
 
 app = typer.Typer(
     help="Disentangled representation learning: split sequences into what stays and what moves.",
@@ -87,6 +88,8 @@ def train(
     from unweave.training.run import train as run_training
 
     run_dir = runs_dir / (name or f"{method}-{data}-{preset}")
+    check_writable_folder(runs_dir, "Runs folder", "choose another --runs-dir")
+    check_writable_folder(run_dir, "Run folder", "choose another --name")
     if resume:
         config = validate(merge(read_run_config(run_dir), parse_overrides(set_ or [])))
     else:
@@ -120,6 +123,7 @@ def swap(
     from unweave.training.run import load_run_data
     from unweave.viz.swap import pick_swap_sources, save_swap_gif, save_swap_png, swap_grid
 
+    _check_out(out)
     model = load(run)
     test = load_run_data(run, "test", root)
     if model.modality == "series":
@@ -163,6 +167,7 @@ def traverse(
     from unweave.training.run import load_run_data
     from unweave.viz.traversal import save_traversals
 
+    _check_out(out)
     model = load(run)
     if model.modality != "images":
         raise UnweaveError(f"{run} holds a {model.modality} model; traversals are for images.")
@@ -211,6 +216,7 @@ def study(
     from unweave.study import markdown, run_study
 
     folder = out or Path("studies") / f"{data}-{preset}"
+    check_writable_folder(folder, "Study folder", "choose another --out")
     summary = run_study(
         [m.strip() for m in methods.split(",") if m.strip()],
         _integers(seeds, "--seeds"),
@@ -225,6 +231,13 @@ def study(
     )
     typer.echo(markdown(summary["table"], summary["seeds_per_method"], summary["unfinished"]))
     typer.echo(f"Written: {folder}/study.json, study.md, study.png")
+
+
+def _check_out(out: Path | None) -> None:
+    """One sentence, before any work, when ``--out`` cannot be written (its folder is a file,
+    or not writable)."""
+    if out is not None:
+        check_writable_folder(out.parent, "The folder of --out", "choose another --out")
 
 
 def _integers(text: str, option: str) -> list[int]:
@@ -346,6 +359,7 @@ def downstream(
     from unweave.export import load
     from unweave.training.run import load_run_data, read_run_config, write_atomic
 
+    _check_out(out)
     if run is not None:
         model = load(run)
         if model.modality != "series":
@@ -514,6 +528,7 @@ def report(
     """One self-contained report.html: config, losses, metrics, swaps, code embeddings."""
     from unweave.report import write_report
 
+    _check_out(out)
     typer.echo(f"Report: {write_report(run, root=root, out=out)}")
 
 
@@ -525,6 +540,7 @@ def compare(
     """Runs side by side: their eval.json figures as a table (and a bar chart with --out)."""
     from unweave.compare import compare_runs
 
+    _check_out(out)
     typer.echo(compare_runs(runs, out))
     if out is not None:
         typer.echo(f"Bar chart: {out}")
@@ -564,6 +580,7 @@ def demo(
         raise UnweaveError(f"Unknown modality '{modality}'; expected one of: {', '.join(DEMOS)}.")
     data, headline = DEMOS[modality]
     out = out or Path("runs/demo" if modality == "video" else "runs/demo-series")
+    check_writable_folder(out, "Demo folder", "choose another --out")
     if out.exists():
         previous = read_run_config(out) if (out / "config.yaml").exists() else {}
         if previous.get("data", {}).get("name") != data:
@@ -592,18 +609,45 @@ def demo(
 
 @data_app.command("list")
 def data_list() -> None:
-    """The data sets unweave knows and what is in the cache."""
+    """The data sets unweave knows and what is in the cache: each entry's size on disk; the
+    temporaries of killed builds are removed (and said so), those of running builds shown."""
     from unweave.data import registry
-    from unweave.data.cache import cache_root
+    from unweave.data.cache import (
+        COMPLETE_MARKER,
+        build_temporaries,
+        cache_root,
+        disk_usage,
+        remove_stale_builds,
+    )
 
     for modality, names in registry.DATASETS_BY_MODALITY.items():
         typer.echo(f"{modality} data sets: " + ", ".join(names))
     root = cache_root()
     typer.echo(f"Cache: {root}")
+    total = 0
     for kind in sorted(p for p in root.glob("*") if p.is_dir()) if root.exists() else []:
-        for entry in sorted(kind.glob("*/COMPLETE")):
-            size = sum(f.stat().st_size for f in entry.parent.iterdir())
-            typer.echo(f"  {kind.name}/{entry.parent.name}  {size / 2**20:.1f} MiB")
+        for path, size in remove_stale_builds(kind):
+            typer.echo(f"  {kind.name}/{path.name}  {_mib(size)}  removed: left by a killed build")
+        for temporary in build_temporaries(kind):
+            size = disk_usage(temporary.path)
+            host = f" on {temporary.host}" if temporary.host else ""
+            state = (
+                f"being built by process {temporary.pid}{host}"
+                if temporary.live
+                else "left by a killed build; could not be removed"
+            )
+            typer.echo(f"  {kind.name}/{temporary.path.name}  {_mib(size)}  {state}")
+        for entry in sorted(p for p in kind.iterdir() if p.is_dir() and p.name[0] != "."):
+            size = disk_usage(entry)
+            total += size
+            state = "" if (entry / COMPLETE_MARKER).exists() else "  incomplete (rebuilt on use)"
+            typer.echo(f"  {kind.name}/{entry.name}  {_mib(size)}{state}")
+    typer.echo(f"Cache size on disk: {_mib(total)}")
+
+
+def _mib(size: int) -> str:
+    """``size`` bytes in MiB, as the cache listing prints it."""
+    return f"{size / 2**20:.1f} MiB"
 
 
 @data_app.command("build")
@@ -683,10 +727,19 @@ def judge_import(
 
 
 def main() -> None:
-    """Entry point: run the app; user errors become one line on stderr and exit status 2."""
+    """Entry point: run the app; user errors (and a full disk, a missing permission, a file in
+    the way) become one line on stderr and exit status 2."""
+    from unweave.paths import os_error_sentence
+
     _quiet_library_warnings()
     try:
         app()
     except UnweaveError as err:
         typer.echo(f"error: {err}", err=True)
+        sys.exit(2)
+    except OSError as err:
+        sentence = os_error_sentence(err)
+        if sentence is None:
+            raise
+        typer.echo(f"error: {sentence}", err=True)
         sys.exit(2)

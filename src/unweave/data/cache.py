@@ -156,7 +156,8 @@ def remove_stale_builds(kind_folder: Path) -> list[tuple[Path, int]]:
         if not temporary.live:
             size = disk_usage(temporary.path)
             shutil.rmtree(temporary.path, ignore_errors=True)
-            removed.append((temporary.path, size))
+            if not temporary.path.exists():  # not, in a cache this user may not write to
+                removed.append((temporary.path, size))
     return removed
 
 
