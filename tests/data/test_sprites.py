@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -313,3 +316,18 @@ def test_legacy_without_clips_is_one_sentence(tmp_path: Path, fresh_cache: Path)
         np.save(tmp_path / f"sprites_{name}_test.npy", array)
     with pytest.raises(UnweaveError, match=r"sprites_X_test\.npy holds no clips"):
         read_legacy_npy(tmp_path, "test")
+
+
+def test_sheet_claiming_a_huge_size_is_one_sentence(tmp_path: Path, fresh_cache: Path) -> None:
+    buffer = io.BytesIO()
+    Image.new("RGBA", (8, 8)).save(buffer, format="PNG")
+    data = buffer.getvalue()
+    ihdr = data[12:16] + struct.pack(">II", 100_000, 100_000) + data[24:29]  # width, height
+    bomb = data[:12] + ihdr + struct.pack(">I", zlib.crc32(ihdr)) + data[33:]
+    for folder in ("body", "bottomwear", "topwear", "hair", "eyes", "shoes"):
+        (tmp_path / folder).mkdir()
+        for i in range(7):
+            (tmp_path / folder / f"{i}.png").write_bytes(bomb)
+    with pytest.raises(UnweaveError, match=r"body/0\.png is not a readable image \(Decompression"):
+        load_sprites(tmp_path, "train")
+    assert_no_complete_entry(fresh_cache, "sprites")

@@ -200,7 +200,13 @@ def _read_sheet_tiles(path: Path, tiles: list[tuple[int, int]]) -> np.ndarray:
                     f"expected {SHEET_WIDTH}x{SHEET_HEIGHT} pixels."
                 )
             rgba = np.asarray(image.convert("RGBA"))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        ValueError,
+        Image.DecompressionBombError,
+    ) as err:
         raise UnweaveError(
             f"Sprites sheet {path} is not a readable image ({type(err).__name__}); "
             f"expected an {SHEET_WIDTH}x{SHEET_HEIGHT} PNG."
