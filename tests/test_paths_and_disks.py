@@ -231,7 +231,7 @@ def test_full_disk_while_writing_a_swap_image_leaves_nothing(tmp_path, monkeypat
     from unweave.viz.swap import save_swap_png
 
     def save_then_fill_the_disk(self, fp, *args, **kwargs):
-        fp.write(b"\x89PNG partial")
+        Path(fp).write_bytes(b"\x89PNG partial")
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(Image.Image, "save", save_then_fill_the_disk)

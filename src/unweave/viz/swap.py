@@ -7,13 +7,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from unweave.atomic import atomic_file
 from unweave.data.base import SequenceData
 from unweave.models import SequentialVAE
 
@@ -91,11 +91,16 @@ def _canvas(
 
 
 def _save_atomic(image_save, path: Path) -> None:
-    """Call ``image_save(handle)`` into a temporary file that replaces ``path`` only when
-    complete (a full disk leaves neither a cut image nor the temporary)."""
+    """Call ``image_save(tmp_path)`` on a temporary file that replaces ``path`` only when
+    complete; on any error (a full disk) neither a cut file nor the temporary is left."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(path) as handle:
-        image_save(handle)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    try:
+        image_save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def save_swap_png(
