@@ -336,3 +336,22 @@ def test_two_builders_at_once_get_the_same_complete_entry(fresh_cache, tmp_path)
     assert [r["who"] for r in results] == ["first", "first"]
     assert (final / "who.txt").read_text() == "first" and (final / "COMPLETE").exists()
     assert [p.name for p in (fresh_cache / "race").iterdir()] == [final.name]
+
+
+def test_a_full_disk_in_an_atomic_write_names_the_file(tmp_path, monkeypatch):
+    from unweave.atomic import write_atomic
+    from unweave.paths import os_error_sentence
+
+    def full(descriptor):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    target = tmp_path / "config.yaml"
+    with pytest.raises(OSError) as error:
+        write_atomic(target, "a: 1\n")
+    assert error.value.errno == errno.ENOSPC and error.value.filename == str(target)
+    assert os_error_sentence(error.value) == (
+        f"Could not write {target} (No space left on device); free some space or write to "
+        "another disk."
+    )
+    assert list(tmp_path.iterdir()) == []

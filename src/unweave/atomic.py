@@ -15,8 +15,8 @@ from typing import Any, BinaryIO
 @contextmanager
 def atomic_file(path: str | Path) -> Iterator[BinaryIO]:
     """A binary handle whose content replaces ``path`` only once the block ends without error;
-    on any error ``path`` is untouched and the temporary file removed. The new file's mode
-    follows the umask, as an ordinary ``open`` would."""
+    on any error ``path`` is untouched and the temporary file removed (an OSError then names
+    ``path``). The new file's mode follows the umask, as an ordinary ``open`` would."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
@@ -25,8 +25,11 @@ def atomic_file(path: str | Path) -> Iterator[BinaryIO]:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno and err.filename in (None, str(tmp)):
+            # A full disk raises from write() with no file name: name the file meant.
+            raise OSError(err.errno, os.strerror(err.errno), str(path)) from err
         raise
     folder = os.open(path.parent, os.O_RDONLY)
     try:

@@ -30,7 +30,8 @@ def os_error_sentence(err: OSError) -> str | None:
     if err.filename is None:
         return f"Could not write a file ({reason}); {hint}."
     where = str(err.filename) if err.filename2 is None else f"{err.filename} -> {err.filename2}"
-    return f"Could not use {where} ({reason}); {hint}."
+    verb = "write" if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS) else "use"
+    return f"Could not {verb} {where} ({reason}); {hint}."
 
 
 def check_writable_folder(path: str | Path, what: str, hint: str = "choose another one") -> None:
