@@ -231,3 +231,30 @@ def test_read_wav_refuses_samples_that_are_not_finite(tmp_path: Path, bad: float
     sf.write(path, wave, 8000, subtype="FLOAT")
     with pytest.raises(UnweaveError, match=r"odd\.wav: sample 123 is NaN or infinite"):
         read_wav(path)
+
+
+def _wav_at(path: Path, rate: int) -> Path:
+    """A 16-bit mono WAV whose header says ``rate`` Hz (written at 8 kHz, header patched)."""
+    sf.write(path, tone(440.0, 800, rate=8000), 8000, subtype="PCM_16")
+    data = bytearray(path.read_bytes())
+    data[24:28] = rate.to_bytes(4, "little")
+    data[28:32] = (2 * rate % 2**32).to_bytes(4, "little")  # bytes per second
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("rate", [7, 2**31 - 1])
+def test_read_wav_refuses_a_rate_that_is_not_audio(tmp_path: Path, rate: int) -> None:
+    path = _wav_at(tmp_path / "odd.wav", rate)
+    with pytest.raises(
+        UnweaveError, match=rf"odd\.wav: the header gives a sample rate of {rate} Hz; expected"
+    ):
+        read_wav(path, target_rate=16000)
+
+
+def test_read_wav_refuses_a_resampling_ratio_of_huge_numbers(tmp_path: Path) -> None:
+    path = _wav_at(tmp_path / "odd.wav", 44_101)
+    with pytest.raises(UnweaveError, match=r"odd\.wav: resampling its 44101 Hz to 16000 Hz"):
+        read_wav(path, target_rate=16000)
+    assert read_wav(path)[1] == 44_101  # read as is, it is fine
+    assert read_wav(_wav_at(tmp_path / "cd.wav", 44_100), target_rate=16000)[1] == 16000

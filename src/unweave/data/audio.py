@@ -30,6 +30,8 @@ from unweave.errors import UnweaveError
 KALDI_LOW_FREQ = 20.0  # Kaldi's --low-freq default (Hz); --high-freq 0 means the Nyquist rate
 KALDI_PREEMPHASIS = 0.97  # Kaldi's --preemphasis-coefficient default
 INT16_SCALE = 32768.0  # Kaldi reads 16-bit samples unscaled; log energies use that scale
+AUDIO_RATES = (1_000, 768_000)  # the sample rates read_wav accepts (Hz)
+MAX_RESAMPLE_FACTOR = 1_000  # common rates need at most 640/441 (11.025 kHz -> 16 kHz)
 
 
 def _wav_shortfall(path: Path) -> tuple[int, int] | None:
@@ -64,7 +66,8 @@ def read_wav(
     :func:`scipy.signal.resample_poly`) and that rate is returned; otherwise, with
     ``expected_rate``, a file at any other rate is an error. WAV, FLAC and NIST SPHERE (the
     original TIMIT release) are read alike through libsndfile. A WAV file shorter than its
-    header says (truncated) and NaN or infinite samples are errors.
+    header says (truncated), NaN or infinite samples, a rate outside :data:`AUDIO_RATES` and
+    one that resamples to ``target_rate`` only in a ratio of huge numbers are errors.
     """
     path = Path(path)
     if not path.is_file():
@@ -94,9 +97,20 @@ def read_wav(
         raise UnweaveError(
             f"{path}: sample {frame} is NaN or infinite; expected finite audio samples."
         )
+    if not AUDIO_RATES[0] <= rate <= AUDIO_RATES[1]:
+        raise UnweaveError(
+            f"{path}: the header gives a sample rate of {rate} Hz; expected an audio rate "
+            f"from {AUDIO_RATES[0]:,} to {AUDIO_RATES[1]:,} Hz."
+        )
     wave = wave.mean(axis=1, dtype=np.float32)
     if target_rate is not None and rate != target_rate:
         divisor = math.gcd(rate, target_rate)
+        if max(rate, target_rate) // divisor > MAX_RESAMPLE_FACTOR:
+            raise UnweaveError(
+                f"{path}: resampling its {rate} Hz to {target_rate} Hz takes the ratio "
+                f"{target_rate // divisor}/{rate // divisor}; expected a common audio rate "
+                "(8, 11.025, 16, 22.05, 44.1 or 48 kHz...)."
+            )
         wave = resample_poly(wave, target_rate // divisor, rate // divisor).astype(np.float32)
         rate = target_rate
     elif expected_rate is not None and rate != expected_rate:
