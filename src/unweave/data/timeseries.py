@@ -1,8 +1,10 @@
 """Multivariate time series with missing values: the ``SeriesData`` container and its readers.
 
 Readers take the raw files as published (ETTh1/ETTh2, UCI Beijing Air Quality, PhysioNet
-2012 set-a/set-b) or a user's own CSV. Every malformed file or row raises
-:class:`~unweave.errors.UnweaveError` naming the file, the line and what was expected.
+2012 set-a/set-b) or a user's own CSV, as UTF-8 text (a byte-order mark is skipped). Every
+malformed file or row raises :class:`~unweave.errors.UnweaveError` naming the file, the line
+and what was expected: another encoding, a cell that is not a finite number within the
+float32 range, a repeated time, an empty split. A feature never observed is a warning.
 """
 
 from __future__ import annotations
@@ -307,7 +309,8 @@ def load_etth1(path: Path, split: str = "train") -> SeriesData:
     672 rows. Train = years 2017-2018 (the last 15% of those samples, rounded, are
     ``"valid"``), test = 2016. The 6 load features are z-scored with the mean/std of the
     ``"train"`` samples only (``meta["mean"]``, ``meta["std"]``). Targets: ``"OT"`` ``(N, 672)``
-    in raw units and ``"OT_daily"`` ``(N, 28)``, the mean of each 24-hour window.
+    in raw units and ``"OT_daily"`` ``(N, 28)``, the mean of each 24-hour window. A repeated
+    date, a missing or infinite cell and an empty split (or training split) are errors.
     """
     _check_split(split)
     path = Path(path)
@@ -638,7 +641,8 @@ def load_series_csv(
     time is a number, else as text, which orders ISO dates). With ``window=None`` each group is
     one sequence padded to the longest (mask False); with ``window=k`` each group is cut into
     consecutive chunks of ``k`` rows and a shorter remainder is dropped. Values are not
-    normalised. ``groups["group"]`` holds each sequence's group value.
+    normalised. ``groups["group"]`` holds each sequence's group value. A time repeated within
+    a group is an error; a feature column with no value at all is a warning.
     """
     path = Path(path)
     if window is not None and (
