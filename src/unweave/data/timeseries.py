@@ -266,8 +266,8 @@ def _warn_unobserved(where: str, names: list[str], mask: np.ndarray, what: str) 
     for name, seen in zip(names, observed, strict=True):
         if not seen:
             warnings.warn(
-                f"{where}: feature {name} has no value {what}; its mask is False everywhere "
-                "and it is left unnormalised.",
+                f"{where}: feature {name} has no value {what}, so the model never sees it "
+                "(its mask is False there).",
                 stacklevel=3,
             )
 
