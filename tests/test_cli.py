@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -86,6 +87,17 @@ def test_judge_then_evaluate_writes_eval_json(trained_run, tmp_path):
     assert 0 <= figures["classic/mig"] <= 1 and 0 <= figures["classic/mi/static->skin"] <= 1
     assert "judge/swap/acc/action" in figures  # earlier figures are kept
     assert "judge/sample_dynamic/acc/skin" in result.stdout
+
+
+def test_evaluate_keeps_its_figures_when_eval_json_is_damaged(trained_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    (run / "eval.json").write_text('{"judge/swap/acc/action": 0.5,')  # cut short
+    result = run_cli("evaluate", str(run), "--metrics", "classic", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "eval.json was damaged" in result.stderr and "eval.json.damaged" in result.stderr
+    assert 0 <= json.loads((run / "eval.json").read_text())["classic/mig"] <= 1
+    assert (run / "eval.json.damaged").read_text() == '{"judge/swap/acc/action": 0.5,'
 
 
 @pytest.mark.parametrize(

@@ -295,6 +295,7 @@ def probe(
     max_train: Annotated[int, typer.Option(help="Train clips used to fit the probes.")] = 5000,
 ) -> None:
     """Linear probes of every factor from the static and the dynamic code; writes probes.json."""
+    from unweave.atomic import write_atomic
     from unweave.export import load
     from unweave.metrics.probes import (
         format_probe_table,
@@ -302,7 +303,7 @@ def probe(
         probe_report,
         series_probe_report,
     )
-    from unweave.training.run import load_run_data, write_atomic
+    from unweave.training.run import load_run_data
 
     model = load(run)
     train_data, test = load_run_data(run, "train", root), load_run_data(run, "test", root)
@@ -347,6 +348,7 @@ def downstream(
     """The paper's downstream protocols on a frozen series model (or on raw features)."""
     import dataclasses
 
+    from unweave.atomic import update_json
     from unweave.data.registry import load_series_data
     from unweave.downstream import (
         format_results,
@@ -357,7 +359,7 @@ def downstream(
         tasks_for,
     )
     from unweave.export import load
-    from unweave.training.run import load_run_data, read_run_config, write_atomic
+    from unweave.training.run import load_run_data, read_run_config
 
     _check_out(out)
     if run is not None:
@@ -384,9 +386,9 @@ def downstream(
         results[f"{label} / {name}"] = run_task(spec, represent, train_data, test, runs, seed)
     path = out or (run / "downstream.json" if run is not None else None)
     if path is not None:
-        previous = json.loads(path.read_text()) if path.exists() else {}
-        previous.update({r["task"]: r for r in results.values()})
-        write_atomic(path, json.dumps(previous, indent=1))
+        note = update_json(path, {r["task"]: r for r in results.values()})
+        if note:
+            typer.echo(note, err=True)
     typer.echo(format_results(results))
 
 
@@ -438,12 +440,13 @@ def evaluate(
     seed: Annotated[int, typer.Option(help="Images: seed of the metrics' draws.")] = 0,
 ) -> None:
     """Evaluate a run; merges the figures into RUN/eval.json and prints them."""
+    from unweave.atomic import update_json
     from unweave.export import load
     from unweave.judges.train import load_judge
     from unweave.metrics.probes import classic_report, probe_report
     from unweave.metrics.sequential import check_judge, sequential_protocol
     from unweave.metrics.speech import content_probe_report, speaker_verification_report
-    from unweave.training.run import load_run_data, read_run_config, write_atomic
+    from unweave.training.run import load_run_data, read_run_config
 
     judge_training = {"epochs": judge_epochs, "batch_size": judge_batch_size}
     model = load(run)
@@ -507,8 +510,9 @@ def evaluate(
         results.update({f"judge/{k}": v for k, v in report.items()})
         results["judge/published"] = float(judge_source == "published")  # which judge scored
     path = run / "eval.json"
-    previous = json.loads(path.read_text()) if path.exists() else {}
-    write_atomic(path, json.dumps({**previous, **results}, indent=1))
+    note = update_json(path, results)
+    if note:
+        typer.echo(note, err=True)
     width = max(len(k) for k in results)
     for key, value in results.items():
         if not key.endswith("_std"):

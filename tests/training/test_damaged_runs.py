@@ -136,3 +136,20 @@ def test_exported_weights_follow_the_umask(tmp_path):
     for name in ("model.safetensors", "model.json", "config.yaml", "checkpoints/last.ckpt"):
         assert stat.S_IMODE((run / name).stat().st_mode) == 0o644, name
     assert not [p for p in run.rglob(".*.tmp*")]  # no temporary file left anywhere
+
+
+def test_a_full_disk_while_logging_is_one_sentence_that_says_how_to_continue(tmp_path, monkeypatch):
+    from lightning.fabric.loggers.csv_logs import _ExperimentWriter
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), self.metrics_file_path)
+
+    monkeypatch.setattr(_ExperimentWriter, "save", full)
+    with pytest.raises(UnweaveError, match=r"metrics\.csv \(No space.*continue it with --resume"):
+        train(tiny_config(), tmp_path / "run", train_data=random_clips(), **QUIET)
+
+
+def test_a_run_folder_under_a_file_is_refused_before_anything_is_loaded(tmp_path):
+    (tmp_path / "runs").write_text("")
+    with pytest.raises(UnweaveError, match=r"Run folder .* cannot be created: .*runs is a file"):
+        train(tiny_config(), tmp_path / "runs" / "run", train_data=None, **QUIET)

@@ -34,6 +34,7 @@ from unweave.data.ground_truth import GroundTruthImages
 from unweave.data.timeseries import SeriesData
 from unweave.errors import UnweaveError
 from unweave.export import export_model
+from unweave.paths import check_writable_folder, os_error_sentence
 from unweave.training.datamodule import SequenceDataModule
 from unweave.training.guards import FiniteGuard
 from unweave.training.module import build_module
@@ -387,6 +388,8 @@ def train(
     """
     run_dir = Path(run_dir)
     last = run_dir / LAST_CHECKPOINT
+    if not is_secondary_process():
+        check_writable_folder(run_dir, "Run folder", "choose another --name or --runs-dir")
     exported = (run_dir / "model.safetensors").exists()
     if resume and last.exists():
         checkpoint = read_checkpoint(last)
@@ -443,9 +446,15 @@ def train(
     )
     if history:
         restore_metrics(trainer, history)
-    trainer.fit(
-        module, datamodule=datamodule, ckpt_path=last if resume else None, weights_only=True
-    )
+    try:
+        trainer.fit(
+            module, datamodule=datamodule, ckpt_path=last if resume else None, weights_only=True
+        )
+    except OSError as err:  # a full disk or a folder taken away while training
+        sentence = os_error_sentence(err)
+        if sentence is None:
+            raise
+        raise UnweaveError(f"{sentence} Training stopped; continue it with --resume.") from None
     if trainer.interrupted:
         raise UnweaveError(f"Training was interrupted; continue it with --resume (run {run_dir}).")
     if trainer.is_global_zero:
