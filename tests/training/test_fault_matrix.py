@@ -1,9 +1,10 @@
-"""The fault matrix: a training process killed with SIGKILL at chosen points (before its first
-checkpoint, mid-epoch, in the middle of a checkpoint write), then trained again or resumed.
+"""The fault matrix: a process killed with SIGKILL at chosen points (a training run before its
+first checkpoint, mid-epoch, in the middle of a checkpoint write; a data build midway), then
+trained again, resumed or rebuilt.
 
-Each run is a real child process that kills itself at the point (no clean-up code runs, as
-with ``kill -9``); the parent then continues the run in-process and compares the weights with
-a run never stopped."""
+Each is a real child process that kills itself at the point (no clean-up code runs, as with
+``kill -9``); the parent then continues in-process and compares the weights with a run never
+stopped, or the cache entry with a whole build."""
 
 from __future__ import annotations
 
@@ -105,3 +106,29 @@ def test_a_run_killed_at_any_point_continues_to_the_same_weights(point, straight
     resumed = load_file(str(run / "model.safetensors"))
     assert all(torch.equal(straight[k], resumed[k]) for k in straight)
     assert not list(run.rglob(".*.tmp-*"))  # the cut write's temporary file is cleaned
+
+
+BUILD_CHILD = """
+import os, signal
+from pathlib import Path
+from unweave.data.cache import cached_build
+
+def build(folder: Path) -> None:
+    (folder / "x.npy").write_bytes(b"half of the data")
+    os.kill(os.getpid(), signal.SIGKILL)  # killed in the middle of the build
+
+cached_build("fault-matrix", {"n": 1}, build)
+"""
+
+
+def test_a_data_build_killed_midway_is_rebuilt_whole_and_leaves_nothing(tmp_path, monkeypatch):
+    from unweave.data.cache import COMPLETE_MARKER, cached_build
+
+    monkeypatch.setenv("UNWEAVE_CACHE", str(tmp_path / "cache"))
+    child = subprocess.run([sys.executable, "-c", BUILD_CHILD], capture_output=True, text=True)
+    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
+    kind = tmp_path / "cache" / "fault-matrix"
+    assert [p.name for p in kind.iterdir() if ".tmp-" in p.name]  # the killed build's folder
+    entry = cached_build("fault-matrix", {"n": 1}, lambda f: (f / "x.npy").write_bytes(b"all"))
+    assert (entry / "x.npy").read_bytes() == b"all" and (entry / COMPLETE_MARKER).exists()
+    assert [p.name for p in kind.iterdir()] == [entry.name]  # the leftover is removed
