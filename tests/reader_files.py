@@ -8,21 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from unweave.data.timeseries import PHYSIONET_FEATURES
+
 ETT_HEAD = "date,HUFL,HULL,MUFL,MULL,LUFL,LULL,OT\n"
 AIR_HEAD = "No,year,month,day,hour,PM2.5,PM10,SO2,NO2,CO,O3,TEMP,PRES,DEWP,RAIN,wd,WSPM,station\n"
 AIR_NAME = "PRSA_Data_Test_20130301-20170228.csv"
-PHYSIONET_VITALS = (
-    "DiasABP",
-    "GCS",
-    "HCT",
-    "MAP",
-    "NIDiasABP",
-    "NIMAP",
-    "NISysABP",
-    "RespRate",
-    "SysABP",
-    "Temp",
-)
 SEQ_LEN = 672
 
 
@@ -65,7 +55,7 @@ def physionet_record(record_id: int, hours: int = 48, seed: int = 0) -> str:
         f"00:00,ICUType,{1 + record_id % 4}",
     ]
     for hour in range(hours):
-        for name in PHYSIONET_VITALS:
+        for name in PHYSIONET_FEATURES:
             lines.append(f"{hour:02d}:{rng.integers(0, 60):02d},{name},{rng.normal(60, 10):.1f}")
     return "\n".join(lines) + "\n"
 

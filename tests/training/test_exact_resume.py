@@ -45,6 +45,16 @@ LOOPS = {
 }
 
 
+def two_epochs(loop: str, monkeypatch, *extra: str) -> tuple[dict, object]:
+    """The config of a two-epoch run of ``loop`` (with ``extra`` settings) and its data."""
+    monkeypatch.setattr(dsprites, "FACTOR_SIZES", TINY_GRID)
+    monkeypatch.setattr(dsprites, "BLOCK", 64)
+    method, data_name, settings = LOOPS[loop]
+    overrides = [*settings, "train.max_epochs=2", "train.max_steps=-1", *extra]
+    config = resolve(method, data_name, "cpu", overrides=overrides)
+    return config, load_data(data_name, "train", **config["data"]["options"])
+
+
 class KillAt(Callback):
     """Stops the run as ``kill -9`` would, before the training step of batch ``batch`` of
     epoch ``epoch`` (nothing after the last checkpoint is kept)."""
@@ -59,17 +69,9 @@ class KillAt(Callback):
 
 @pytest.mark.parametrize("loop", LOOPS)
 def test_a_run_killed_mid_epoch_resumes_bit_exactly(loop, tmp_path, monkeypatch, fresh_cache):
-    monkeypatch.setattr(dsprites, "FACTOR_SIZES", TINY_GRID)
-    monkeypatch.setattr(dsprites, "BLOCK", 64)
-    method, data_name, settings = LOOPS[loop]
-    config = resolve(
-        method,
-        data_name,
-        "cpu",
-        overrides=[*settings, "train.max_epochs=2", "train.max_steps=-1"]
-        + ["train.checkpoint_every_n_steps=3", "train.log_every_n_steps=2"],
+    config, data = two_epochs(
+        loop, monkeypatch, "train.checkpoint_every_n_steps=3", "train.log_every_n_steps=2"
     )
-    data = load_data(data_name, "train", **config["data"]["options"])
     train(config, tmp_path / "straight", train_data=data, **QUIET)
     # Killed in the second epoch, a batch after a checkpoint: the resumed run must skip the
     # batches the checkpoint had consumed and draw the same noise as the straight run.
@@ -102,17 +104,7 @@ class SpoilWeights(Callback):
 def test_every_loop_stops_at_the_first_nan_and_keeps_its_finite_checkpoint(
     loop, tmp_path, monkeypatch, fresh_cache
 ):
-    monkeypatch.setattr(dsprites, "FACTOR_SIZES", TINY_GRID)
-    monkeypatch.setattr(dsprites, "BLOCK", 64)
-    method, data_name, settings = LOOPS[loop]
-    config = resolve(
-        method,
-        data_name,
-        "cpu",
-        overrides=[*settings, "train.max_epochs=2", "train.max_steps=-1"]
-        + ["train.checkpoint_every_n_steps=1"],
-    )
-    data = load_data(data_name, "train", **config["data"]["options"])
+    config, data = two_epochs(loop, monkeypatch, "train.checkpoint_every_n_steps=1")
     run = tmp_path / "run"
     with pytest.raises(NonFiniteTraining, match=r"Training stopped at step \d+ \(epoch 2\)"):
         train(config, run, train_data=data, extra_callbacks=[SpoilWeights()], **QUIET)
