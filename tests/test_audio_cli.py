@@ -144,3 +144,10 @@ def test_hierarchical_sampling_trains_each_epoch_on_its_block(tmp_path, one_thre
     assert seen == blocks  # every epoch trained on exactly its block
     assert len({frozenset(b) for b in blocks}) > 1  # and the blocks change
     assert set(np.flatnonzero(model.table_rows.numpy() >= 0)) == blocks[-1]
+    # The table diagnostics are logged once an epoch, against ln(rows) of a uniform guess.
+    from unweave.viz.plots import read_metrics_csv
+
+    series = read_metrics_csv(run / "metrics.csv")
+    for name in ("table_std", "ce_table", "ce_mu2_star", "ln_rows", "z2_spread"):
+        assert len(series[f"diag/{name}"][1]) == 3, name
+    assert np.allclose(series["diag/ln_rows"][1], np.log(4))

@@ -189,6 +189,32 @@ def test_hierarchical_sampling_maps_sequences_to_the_blocks_rows() -> None:
         fhvae().load_block(torch.tensor([0, 1]), torch.zeros(2, 2))
 
 
+def test_table_diagnostics_tell_the_table_from_the_encoder() -> None:
+    model = fhvae()
+    model.set_sequence_lengths(torch.tensor([2, 1, 1]))
+    pin_z2_encoder(model, [1.0, 0.0], 0.25)
+    x, sequence = segments(), torch.tensor([0, 0, 1, 2])
+    with torch.no_grad():
+        model.mu2_table.zero_()
+    figures = model.table_diagnostics(x, sequence)
+    # Equal rows: every logit ties, the cross-entropy of a uniform guess over the 3 rows.
+    assert figures["ce_table"] == pytest.approx(math.log(3)) == figures["ln_rows"]
+    assert figures["table_std"] == 0
+    # mu2*: (2, 0) / 2.25 for sequence 0, (1, 0) / 1.25 for 1 and 2 (which tie): by hand.
+    star = torch.tensor([[2 / 2.25, 0.0], [0.8, 0.0], [0.8, 0.0]])
+    logits = -(torch.tensor([1.0, 0.0]) - star).pow(2).sum(-1) / 0.5
+    expected = -torch.log_softmax(logits, 0)[[0, 0, 1, 2]].mean()
+    assert figures["ce_mu2_star"] == pytest.approx(float(expected), rel=1e-5)
+    with torch.no_grad():
+        model.mu2_table.copy_(star)
+    again = model.table_diagnostics(x, sequence)
+    assert again["ce_table"] == pytest.approx(again["ce_mu2_star"])
+    other = fhvae()
+    other.set_sequence_lengths(torch.tensor([2, 2, 2]))
+    spread = other.table_diagnostics(torch.randn(6, 5, 3), torch.tensor([0, 0, 1, 1, 2, 2]))
+    assert 0 < spread["z2_spread"] < float("inf")
+
+
 @pytest.mark.parametrize(
     ("settings", "message"),
     [

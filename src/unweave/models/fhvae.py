@@ -466,5 +466,63 @@ class FHVAE(nn.Module):
         sums = z1.new_zeros(int(index.max()) + 1, z1.shape[1]).index_add_(0, index, z1)
         return sums / torch.bincount(index).to(z1.dtype)[:, None]
 
+    # ------------------------------------------------------------------ diagnostics
+
+    @torch.no_grad()
+    def table_diagnostics(self, x: torch.Tensor, sequence: torch.Tensor) -> dict[str, float]:
+        """Figures that tell a table problem from an encoder problem, on segments ``x``
+        ``(N, T, F)`` of training sequences ``sequence`` ``(N,)`` that have table rows:
+
+        - ``table_std``: the std of the table's rows per coordinate (mean over coordinates);
+        - ``ce_table``: the discriminative cross-entropy -log p(i|z2) of these segments
+          (posterior means) against the table, beside ``ln_rows``, a uniform guess's;
+        - ``ce_mu2_star``: the same with these sequences' rows set to mu2* of the current
+          encoder: low here but high against the table means the rows lag the encoder;
+        - ``z2_spread``: the std of the sequences' mean z2 over the pooled std of z2 within a
+          sequence (mean over coordinates): below 1, z2 does not single out sequences.
+        """
+        rows, _ = self._rows(sequence, len(x))
+        z2, _, index = self._segment_means(x, sequence, 2048)
+        n_seq = int(index.max()) + 1
+        sums = z2.new_zeros(n_seq, z2.shape[1]).index_add_(0, index, z2)
+        counts = torch.bincount(index, minlength=n_seq).to(z2.dtype)[:, None]
+        star = self.mu2_table.clone()
+        star[rows.new_zeros(n_seq).index_copy_(0, index, rows)] = sums / (
+            counts + self.config.z2_prior_var / MU2_PRIOR_VAR
+        )
+
+        def cross_entropy(table: torch.Tensor) -> float:
+            logits = -(z2[:, None] - table[None]).pow(2).sum(-1) / (2 * self.config.z2_prior_var)
+            return float(F.cross_entropy(logits, rows))
+
+        means = sums / counts
+        within = (z2 - means[index]).pow(2).mean(0).sqrt().mean()
+        return {
+            "table_std": float(self.mu2_table.std(0).mean()),
+            "ce_table": cross_entropy(self.mu2_table),
+            "ce_mu2_star": cross_entropy(star),
+            "ln_rows": math.log(len(self.mu2_table)),
+            "z2_spread": float(means.std(0).mean() / within.clamp_min(1e-12)),
+        }
+
+    def training_diagnostics(
+        self, data: SeriesData, seed: int, n_sequences: int = 64
+    ) -> dict[str, float]:
+        """:meth:`table_diagnostics` on the segments of ``n_sequences`` training sequences
+        that have table rows (drawn from ``seed``; those of the current block in block mode)."""
+        in_table = np.flatnonzero(self.table_rows.cpu().numpy() >= 0)
+        rng = np.random.default_rng(seed)
+        chosen = rng.choice(in_table, size=min(n_sequences, len(in_table)), replace=False)
+        rows = np.flatnonzero(np.isin(data.groups["utterance"], chosen))
+        device = self.mu2_table.device
+        x = torch.from_numpy(np.asarray(data.x[rows], dtype=np.float32)).to(device)
+        sequence = torch.from_numpy(data.groups["utterance"][rows].astype(np.int64)).to(device)
+        was_training = self.training
+        self.eval()
+        try:
+            return self.table_diagnostics(x, sequence)
+        finally:
+            self.train(was_training)
+
     def export_config(self) -> dict[str, Any]:
         return dataclasses.asdict(self.config)

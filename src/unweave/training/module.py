@@ -51,6 +51,14 @@ class UnweaveModule(pl.LightningModule):
             data = self.trainer.datamodule.train_data
             start_epoch(data, self.current_epoch, self.config["train"]["seed"])
 
+    def on_train_epoch_end(self) -> None:
+        """Log a model's own training diagnostics (e.g. FHVAE's table figures) as ``diag/*``,
+        once an epoch; they draw no number from the global random generator."""
+        diagnostics = getattr(self.model, "training_diagnostics", None)
+        if diagnostics is not None:
+            figures = diagnostics(self.trainer.datamodule.train_data, self.config["train"]["seed"])
+            self.log_dict({f"diag/{k}": v for k, v in figures.items()})
+
     def configure_optimizers(self) -> dict[str, Any]:
         """Adam or AdamW as configured; ``optim.schedule: cosine`` decays the rate to 0 over
         the run's steps; models with ``lr_lambda(epoch)`` (V3) get that schedule."""
