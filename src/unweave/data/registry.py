@@ -26,34 +26,46 @@ SERIES_DATASETS = (
     "series-csv",
 )
 
-AUDIO_DATASETS = ("synthetic-speech", "fsdd", "timit")
 
+class Loader(NamedTuple):
+    """Where a data set's loader lives, the options it takes and, for a data set read from
+    files, the folder under ``UNWEAVE_DATA`` that ``root`` defaults to."""
 
-class FragmentLoader(NamedTuple):
-    """Where a fragment data set's loader lives, the options it takes and, for a data set
-    read from files, the folder under ``UNWEAVE_DATA`` that ``root`` defaults to."""
-
-    function: str  # "module:function", called as function(split, [root,] **options)
+    function: str  # "module:function", called as function(split=..., [root=...,] **options)
     options: frozenset[str]
     data_folder: str | None = None
 
 
+#: Options of every speech loader (:class:`unweave.data.speech.Segmenting`).
+SPEECH_OPTIONS = frozenset({"features", "segment", "shift", "chunk_samples", "normalise"})
+
+#: Speech data set -> its loader: a new data set is one entry here.
+AUDIO_LOADERS: dict[str, Loader] = {
+    "synthetic-speech": Loader(
+        "unweave.data.speech:load_synthetic_speech",
+        SPEECH_OPTIONS | {"n_speakers", "utterances_per_speaker", "words_per_utterance", "seed"},
+    ),
+    "fsdd": Loader("unweave.data.speech:load_fsdd", SPEECH_OPTIONS, "fsdd"),
+    "timit": Loader("unweave.data.speech:load_timit", SPEECH_OPTIONS, "timit"),
+}
+AUDIO_DATASETS = tuple(AUDIO_LOADERS)
+
 #: Fragment data set -> its loader: a new data set is one entry here.
-FRAGMENT_LOADERS: dict[str, FragmentLoader] = {
-    "coloured-digits": FragmentLoader(
+FRAGMENT_LOADERS: dict[str, Loader] = {
+    "coloured-digits": Loader(
         "unweave.data.coloured_digits:load_coloured_digits",
         frozenset({"n_samples", "n_fragments", "seed", "extra"}),
         "mnist",
     ),
-    "phonenums": FragmentLoader(
+    "phonenums": Loader(
         "unweave.data.phonenums:load_phonenums",
         frozenset({"n_pages", "n_ood_pages", "n_fragments", "seed", "font", "wrap_noise"}),
     ),
-    "notes": FragmentLoader(
+    "notes": Loader(
         "unweave.data.notes:load_notes",
         frozenset({"n_samples_per_instrument", "seed", "bins", "soundfont", "zscore"}),
     ),
-    "sprites-fragments": FragmentLoader(
+    "sprites-fragments": Loader(
         "unweave.data.sprites_fragments:load_sprites_fragments",
         frozenset({"image_size", "test_actions", "seed"}),
         "sprites-lpc",
@@ -135,17 +147,7 @@ def load_fragment_data(
     of Sprites clips (``root`` default ``$UNWEAVE_DATA/sprites-lpc``). Each takes the
     options of :data:`FRAGMENT_LOADERS`, documented by its loader.
     """
-    loader = FRAGMENT_LOADERS.get(name)
-    if loader is None:
-        raise UnweaveError(
-            f"Unknown data set '{name}'; expected one of: {', '.join(FRAGMENT_DATASETS)}."
-        )
-    check_known_keys("data.options", options, set(loader.options))
-    module, function = loader.function.split(":")
-    load = getattr(importlib.import_module(module), function)
-    if loader.data_folder is None:
-        return load(split, **options)
-    return load(split, _data_root(name, root, loader.data_folder), **options)
+    return _load_from_table(FRAGMENT_LOADERS, name, split, root, options)
 
 
 def load_audio_data(name: str, split: str, root: str | Path | None = None, **options) -> SeriesData:
@@ -154,24 +156,27 @@ def load_audio_data(name: str, split: str, root: str | Path | None = None, **opt
     ``synthetic-speech`` needs no files (espeak-ng in-process); ``fsdd`` reads the Free
     Spoken Digit Dataset (``root`` default ``$UNWEAVE_DATA/fsdd``); ``timit`` reads the TIMIT
     layout (``root`` default ``$UNWEAVE_DATA/timit``). Options: ``features`` (``"stft"``,
-    DBSE's, or ``"fbank"``, FHVAE's), ``segment``, ``shift``, ``chunk_samples``, ``normalise``
-    (:class:`unweave.data.speech.Segmenting`); for ``synthetic-speech`` also
-    ``n_speakers``, ``utterances_per_speaker``, ``words_per_utterance`` and ``seed``.
+    DBSE's, or ``"fbank"``, FHVAE's), ``segment``, ``shift``, ``chunk_samples``,
+    ``normalise`` (:class:`unweave.data.speech.Segmenting`); for ``synthetic-speech`` also
+    ``n_speakers``, ``utterances_per_speaker``, ``words_per_utterance`` and ``seed``
+    (:data:`AUDIO_LOADERS`).
     """
-    from unweave.data import speech
+    return _load_from_table(AUDIO_LOADERS, name, split, root, options)
 
-    common = {"features", "segment", "shift", "chunk_samples", "normalise"}
-    extra = {
-        "synthetic-speech": {"n_speakers", "utterances_per_speaker", "words_per_utterance", "seed"}
-    }
-    check_known_keys("data.options", options, common | extra.get(name, set()))
-    if name == "synthetic-speech":
-        return speech.load_synthetic_speech(split, **options)
-    if name == "fsdd":
-        return speech.load_fsdd(_data_root(name, root, "fsdd"), split, **options)
-    if name == "timit":
-        return speech.load_timit(_data_root(name, root, "timit"), split, **options)
-    raise UnweaveError(f"Unknown data set '{name}'; expected one of: {', '.join(AUDIO_DATASETS)}.")
+
+def _load_from_table(
+    loaders: dict[str, Loader], name: str, split: str, root: str | Path | None, options: dict
+) -> Any:
+    """Split ``split`` of data set ``name`` by its entry in ``loaders``, its options checked."""
+    loader = loaders.get(name)
+    if loader is None:
+        raise UnweaveError(f"Unknown data set '{name}'; expected one of: {', '.join(loaders)}.")
+    check_known_keys("data.options", options, set(loader.options))
+    module, function = loader.function.split(":")
+    load = getattr(importlib.import_module(module), function)
+    if loader.data_folder is None:
+        return load(split=split, **options)
+    return load(split=split, root=_data_root(name, root, loader.data_folder), **options)
 
 
 def _data_root(name: str, root: str | Path | None, subfolder: str) -> Path:
