@@ -1,4 +1,5 @@
-"""Speech corpora: FSDD on the real files, TIMIT on a tiny hand-made tree, synthetic speakers."""
+"""Speech corpora: FSDD on the real files, FSDD digit strings, TIMIT on a tiny hand-made tree,
+synthetic speakers."""
 
 from __future__ import annotations
 
@@ -13,16 +14,22 @@ import soundfile as sf
 from conftest import SHARED_DATA
 
 from unweave.data.audio import read_wav, stft_magnitude, wave_chunks
+from unweave.data.registry import data_modality, load_audio_data
 from unweave.data.speech import (
     DIGITS,
+    FSDD_STRING_PAUSE_SECONDS,
     PAUSE_SECONDS,
     STFT,
     TIMIT_CORE_TEST,
     TIMIT_CORE_TEST_SPEAKERS,
+    FsddTake,
     Segmenting,
     UtteranceDataset,
     features_of,
+    group_takes,
+    join_words,
     load_fsdd,
+    load_fsdd_strings,
     load_synthetic_speech,
     load_timit,
     make_synthetic_speech,
@@ -31,6 +38,7 @@ from unweave.data.speech import (
 )
 from unweave.data.timeseries import SeriesData
 from unweave.errors import UnweaveError
+from unweave.training.config import resolve
 
 FSDD = SHARED_DATA / "fsdd" / "recordings"
 
@@ -217,6 +225,181 @@ def test_fsdd_bad_inputs_name_the_file_or_folder(tmp_path: Path, small_fsdd: Pat
         load_fsdd(small_fsdd)
     with pytest.raises(UnweaveError, match="Unknown speech features 'mfcc'"):
         load_fsdd(small_fsdd, features="mfcc")
+
+
+# ----------------------------------------------------------------------------- FSDD strings
+
+
+@pytest.fixture
+def string_takes(tmp_path: Path) -> Path:
+    """ann says 0-5 (takes 0, 5, 6), bob 1-4 (takes 0, 5), cat only 7-9 (takes 0, 5): 8 kHz
+    tones of 0.25 s at 400 + 160 * digit Hz, STFT bin 10 + 4 * digit at 16 kHz."""
+    folder = tmp_path / "fsdd" / "recordings"
+    for speaker, digits, takes in (
+        ("ann", range(6), (0, 5, 6)),
+        ("bob", range(1, 5), (0, 5)),
+        ("cat", (7, 8, 9), (0, 5)),
+    ):
+        for digit in digits:
+            for take in takes:
+                tone_file(folder / f"{digit}_{speaker}_{take}.wav", 400.0 + 160 * digit, 0.25, 8000)
+    return folder
+
+
+def string_rows(data: SeriesData) -> list[tuple[np.ndarray, list[str]]]:
+    """Per utterance of ``data``: its rows ``(n,)`` and the stems of its takes, in order."""
+    utterance = data.groups["utterance"]
+    rows = [np.flatnonzero(utterance == u) for u in range(data.meta["n_utterances"])]
+    return [(r, str(data.groups["path"][r[0]]).split("+")) for r in rows]
+
+
+def test_fsdd_strings_join_different_digits_of_one_speaker_with_fsdds_split(
+    string_takes: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="unweave.data.speech"):
+        data = {s: load_fsdd_strings(string_takes.parent, s) for s in ("train", "test")}
+    assert (
+        "fsdd-strings test: speaker cat has takes of only 3 different digit(s) (7, 8, 9); "
+        "expected 4 (words_per_utterance), so the speaker is left out." in caplog.text
+    )
+    for split, strings in data.items():
+        check_rows(strings, 20, 201, per_segment=("digit",))
+        names = strings.meta["value_names"]["speaker"]
+        assert names == ["ann", "bob", "cat"]
+        assert strings.meta["skipped_speakers"] == {"cat": [7, 8, 9]}
+        used = []
+        for rows, stems in string_rows(strings):
+            digits, speakers, _ = zip(*(stem.split("_") for stem in stems), strict=True)
+            assert len(stems) == 4 and len(set(digits)) == 4
+            assert set(speakers) == {strings.groups["speaker_name"][rows[0]]}
+            assert names[strings.static["speaker"][rows[0]]] == speakers[0]
+            used += stems
+        assert len(used) == len(set(used))  # every take at most once
+        left = {Path(name).stem for name in strings.meta["leftover"]}
+        assert len(left) == strings.meta["n_leftover"] and left.isdisjoint(used)
+        fsdd = {Path(p).stem for p in load_fsdd(string_takes, split).groups["path"]}
+        assert set(used) | left == {stem for stem in fsdd if "_cat_" not in stem}
+    # test: ann's 6 takes -> 1 string and 2 left over, bob's 4 -> 1; train: ann 12 -> 3, bob 1
+    assert [data[s].meta["n_utterances"] for s in ("train", "test")] == [4, 2]
+    assert [data[s].meta["n_leftover"] for s in ("train", "test")] == [0, 2]
+
+
+def test_fsdd_strings_label_each_segment_with_the_take_under_its_centre(
+    string_takes: Path,
+) -> None:
+    data = load_fsdd_strings(string_takes, "train", normalise=False)
+    pause = round(FSDD_STRING_PAUSE_SECONDS * 16000)
+    assert pause == 1600
+    for rows, stems in string_rows(data):
+        labels = data.static["digit"][rows]
+        np.testing.assert_array_equal(data.targets["digit"][rows], labels)
+        waves = [read_wav(string_takes / f"{stem}.wav", target_rate=16000)[0] for stem in stems]
+        _, spans = join_words(waves, pause)
+        assert (spans[1:, 0] - spans[:-1, 1] == pause).all()
+        words = np.column_stack([[int(stem[0]) for stem in stems], spans])
+        centres = (np.arange(len(rows)) * 10 + 10) * 165  # shift 10, segment 20, hop 165
+        np.testing.assert_array_equal(labels, words_at(words, centres))
+        # the labels run through the takes in spoken order, each take under some centre
+        runs = [int(d) for k, d in enumerate(labels) if k == 0 or d != labels[k - 1]]
+        assert runs == [int(stem[0]) for stem in stems]
+        # and, apart from the cut, a segment's loud middle frame is its digit's tone
+        middle = np.asarray(data.x[rows, 10])
+        loud = middle.max(axis=1) > 0.5 * middle.max()
+        np.testing.assert_array_equal(middle[loud].argmax(axis=1), 10 + 4 * labels[loud])
+        assert loud.mean() > 0.5
+
+
+def test_fsdd_strings_are_fixed_by_the_seed(
+    string_takes: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    takes = [
+        FsddTake(Path(f"{d}_{s}_{t}.wav"), d, s, t)
+        for s in ("ann", "bob")
+        for d in range(10)
+        for t in range(5)
+    ]
+    first = group_takes(takes, 4, seed=3, split="test")
+    assert group_takes(takes[::-1], 4, seed=3, split="test") == first
+    assert group_takes(takes, 4, seed=4, split="test").strings != first.strings
+    # 10 digits x 5 takes a speaker, as in FSDD's test split: 12 strings, 2 takes left over
+    assert len(first.strings) == 24 and len(first.leftover) == 4 and not first.skipped
+    for string in first.strings:
+        assert len({t.speaker for t in string}) == 1 and len({t.digit for t in string}) == 4
+    # one speaker's strings do not depend on the other speakers'
+    bob = group_takes([t for t in takes if t.speaker == "bob"], 4, seed=3, split="test")
+    assert bob.strings == [string for string in first.strings if string[0].speaker == "bob"]
+    # loaded: the same seed gives the same strings in a fresh cache, another seed others
+    monkeypatch.setenv("UNWEAVE_CACHE", str(tmp_path / "cache-a"))
+    one = load_fsdd_strings(string_takes, "train", seed=1)
+    monkeypatch.setenv("UNWEAVE_CACHE", str(tmp_path / "cache-b"))
+    again = load_fsdd_strings(string_takes, "train", seed=1)
+    np.testing.assert_array_equal(one.groups["path"], again.groups["path"])
+    np.testing.assert_array_equal(one.x, again.x)
+    other = load_fsdd_strings(string_takes, "train", seed=2)
+    assert set(other.groups["path"]) != set(one.groups["path"])
+    assert other.meta["seed"] == 2 and one.meta["words_per_utterance"] == 4
+
+
+def test_fsdd_strings_bad_inputs_are_one_sentence(string_takes: Path, tmp_path: Path) -> None:
+    for value, expected in (
+        (0, "words_per_utterance is 0; expected a positive integer."),
+        (2.5, "words_per_utterance is 2.5; expected a positive integer."),
+        (True, "words_per_utterance is True; expected a positive integer."),
+        (11, "words_per_utterance is 11; expected a positive integer of at most 10."),
+    ):
+        with pytest.raises(UnweaveError, match=expected):
+            load_fsdd_strings(string_takes, words_per_utterance=value)
+    with pytest.raises(UnweaveError, match=r"seed is -1; expected a non-negative integer\."):
+        load_fsdd_strings(string_takes, seed=-1)
+    with pytest.raises(UnweaveError, match=r"nowhere: no such folder; expected the FSDD"):
+        load_fsdd_strings(tmp_path / "nowhere")
+    with pytest.raises(
+        UnweaveError,
+        match=r"recordings: no speaker has train takes \(takes 5 and up\) of 7 different "
+        r"digits \(the most: ann, with 6\); expected at least one such speaker",
+    ):
+        load_fsdd_strings(string_takes, words_per_utterance=7)
+    five = load_fsdd_strings(string_takes, "test", words_per_utterance=5)  # ann only
+    assert set(five.groups["speaker_name"]) == {"ann"} and five.meta["n_utterances"] == 1
+    assert five.meta["skipped_speakers"] == {"bob": [1, 2, 3, 4], "cat": [7, 8, 9]}
+    for path in string_takes.glob("*_0.wav"):
+        path.unlink()
+    with pytest.raises(UnweaveError, match=r"no test takes \(takes 0-4\); expected some"):
+        load_fsdd_strings(string_takes)
+
+
+def test_fsdd_strings_by_name_and_presets(
+    string_takes: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert data_modality("fsdd-strings") == "audio"
+    monkeypatch.setenv("UNWEAVE_DATA", str(string_takes.parents[1]))  # root defaults to fsdd/
+    test = load_audio_data("fsdd-strings", "test", features="fbank", words_per_utterance=3)
+    assert test.name == "fsdd-strings" and test.x.shape[1:] == (20, 80)
+    assert all(len(stems) == 3 for _, stems in string_rows(test))
+    with pytest.raises(UnweaveError, match="Did you mean 'data.options.words_per_utterance'"):
+        load_audio_data("fsdd-strings", "test", words_per_utterances=3)
+    for method in ("fhvae", "dbse"):
+        for preset in ("paper", "cpu"):
+            options = resolve(method, "fsdd-strings", preset)["data"]["options"]
+            fsdd = resolve(method, "fsdd", preset)["data"]["options"]
+            assert options == {**fsdd, "words_per_utterance": 4, "seed": 0}
+
+
+@pytest.mark.skipif(not FSDD.exists(), reason="fsdd not in SHARED_DATA")
+def test_fsdd_strings_on_the_real_recordings() -> None:
+    # 6 speakers x 10 digits; 45 train and 5 test takes of each digit: 112 and 12 strings of
+    # 4 a speaker, 2 takes of each speaker left over in each split.
+    for split, utterances, segments in (("train", 672, 12688), ("test", 72, 1337)):
+        data = load_fsdd_strings(FSDD.parent, split, features="fbank")
+        check_rows(data, 20, 80, per_segment=("digit",))
+        assert data.meta["n_utterances"] == utterances and len(data) == segments
+        assert data.meta["n_leftover"] == 12 and data.meta["skipped_speakers"] == {}
+        starts = np.unique(data.groups["utterance"], return_index=True)[1]
+        assert (np.bincount(data.static["speaker"][starts]) == utterances // 6).all()
+        assert set(data.static["digit"]) == set(range(10))
+        for _, stems in string_rows(data):
+            assert len({stem.split("_")[0] for stem in stems}) == 4
+            assert {"test" if int(stem.split("_")[2]) < 5 else "train" for stem in stems} == {split}
 
 
 # ----------------------------------------------------------------------------- TIMIT

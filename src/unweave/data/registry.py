@@ -46,6 +46,11 @@ AUDIO_LOADERS: dict[str, Loader] = {
         SPEECH_OPTIONS | {"n_speakers", "utterances_per_speaker", "words_per_utterance", "seed"},
     ),
     "fsdd": Loader("unweave.data.speech:load_fsdd", SPEECH_OPTIONS, "fsdd"),
+    "fsdd-strings": Loader(
+        "unweave.data.speech:load_fsdd_strings",
+        SPEECH_OPTIONS | {"words_per_utterance", "seed"},
+        "fsdd",
+    ),
     "timit": Loader("unweave.data.speech:load_timit", SPEECH_OPTIONS, "timit"),
 }
 AUDIO_DATASETS = tuple(AUDIO_LOADERS)
@@ -154,12 +159,13 @@ def load_audio_data(name: str, split: str, root: str | Path | None = None, **opt
     """Split ``split`` of a speech data set as 20-frame segments ``(N, 20, F)``.
 
     ``synthetic-speech`` needs no files (espeak-ng in-process); ``fsdd`` reads the Free
-    Spoken Digit Dataset (``root`` default ``$UNWEAVE_DATA/fsdd``); ``timit`` reads the TIMIT
-    layout (``root`` default ``$UNWEAVE_DATA/timit``). Options: ``features`` (``"stft"``,
-    DBSE's, or ``"fbank"``, FHVAE's), ``segment``, ``shift``, ``chunk_samples``,
-    ``normalise`` (:class:`unweave.data.speech.Segmenting`); for ``synthetic-speech`` also
-    ``n_speakers``, ``utterances_per_speaker``, ``words_per_utterance`` and ``seed``
-    (:data:`AUDIO_LOADERS`).
+    Spoken Digit Dataset and ``fsdd-strings`` joins its takes into digit strings of one
+    speaker (``root`` default ``$UNWEAVE_DATA/fsdd``); ``timit`` reads the TIMIT layout
+    (``root`` default ``$UNWEAVE_DATA/timit``). Options: ``features`` (``"stft"``, DBSE's, or
+    ``"fbank"``, FHVAE's), ``segment``, ``shift``, ``chunk_samples``, ``normalise``
+    (:class:`unweave.data.speech.Segmenting`); for ``synthetic-speech`` also
+    ``n_speakers``, ``utterances_per_speaker``, ``words_per_utterance`` and ``seed``, for
+    ``fsdd-strings`` ``words_per_utterance`` and ``seed`` (:data:`AUDIO_LOADERS`).
     """
     return _load_from_table(AUDIO_LOADERS, name, split, root, options)
 

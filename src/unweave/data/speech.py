@@ -1,14 +1,15 @@
-"""Speech corpora as 20-frame segments: FSDD, TIMIT, and synthetic speakers rendered by espeak-ng.
+"""Speech corpora as 20-frame segments: FSDD (also joined into digit strings), TIMIT, and
+synthetic speakers rendered by espeak-ng.
 
 Every loader returns a :class:`~unweave.data.timeseries.SeriesData` whose rows are segments
 ``(N, segment, F)`` of one utterance's features, all observed:
 
 - ``static["speaker"]``: the speaker index (into ``meta["value_names"]["speaker"]``), plus
-  the labels of each segment: FSDD's ``digit`` (one word per utterance), the synthetic set's
-  ``digit`` (the word under the segment's centre: its utterances are digit strings),
-  TIMIT's ``gender`` and ``dialect``;
+  the labels of each segment: FSDD's ``digit`` (one word per utterance), the synthetic
+  set's and FSDD strings' ``digit`` (the word under the segment's centre: their utterances
+  are digit strings), TIMIT's ``gender`` and ``dialect``;
 - ``groups``: ``utterance`` ``(N,)`` int64 index of the source utterance, 0..U-1 within the
-  split, ``speaker_name`` and ``path`` (the file, or the synthetic utterance's id);
+  split, ``speaker_name`` and ``path`` (the file, or the synthetic or joined utterance's id);
 - ``meta``: ``mean``/``std`` ``(F,)`` of the per-bin z-score fitted on the training split and
   applied to both (0 and 1 with ``normalise=False``: raw features), ``features``
   (``"stft"`` or ``"fbank"``), ``rate``, ``value_names``, ``segment``, ``shift``,
@@ -39,6 +40,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -102,6 +104,14 @@ ESPEAK_RATES = (130, 150, 170, 190, 210)  # espeakRATE, words per minute (defaul
 def _check_split(split: str) -> None:
     if split not in ("train", "test"):
         raise UnweaveError(f"Unknown split '{split}'; expected one of: train, test.")
+
+
+def _check_count(name: str, value: object, most: int | None = None) -> None:
+    """One sentence unless ``value`` is an integer from 1 to ``most`` (no bound if None)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UnweaveError(f"{name} is {value!r}; expected a positive integer.")
+    if most is not None and value > most:
+        raise UnweaveError(f"{name} is {value}; expected a positive integer of at most {most}.")
 
 
 def features_of(wave: np.ndarray, kind: str) -> np.ndarray:
@@ -187,7 +197,7 @@ class _Utterance:
     speaker: str
     static: dict[str, int]
     wave: Callable[[], np.ndarray]  # () -> float32 (samples,) at 16 kHz
-    words: np.ndarray | None = None
+    words: np.ndarray | Callable[[], np.ndarray] | None = None  # or () -> them, after wave()
 
 
 def words_at(words: np.ndarray, centre: np.ndarray) -> np.ndarray:
@@ -221,7 +231,8 @@ def _build(out: Path, splits: dict[str, list[_Utterance]], how: Segmenting, titl
                 raw.write(cut.astype(np.float32).tobytes())
                 rows.append(np.full(len(cut), len(kept), dtype=np.int64))
                 if utt.words is not None:
-                    segment_words.append(words_at(utt.words, how.centres(len(cut))))
+                    words = utt.words() if callable(utt.words) else utt.words
+                    segment_words.append(words_at(words, how.centres(len(cut))))
                 kept.append(utt)
         if not kept:
             raise UnweaveError(
@@ -360,17 +371,19 @@ def _build_from_files(
     files: list[Path],
     splits: dict[str, list[_Utterance]],
     how: Segmenting,
+    **options,
 ) -> Path:
-    """The cache entry of a corpus read from ``files`` under ``root``, built on first use."""
+    """The cache entry of a corpus read from ``files`` under ``root``, built on first use;
+    ``options``: whatever else decides the utterances (part of the cache key)."""
     params = {
         "version": CACHE_VERSION,
         "root": str(root.resolve()),
         **_fingerprint(files),
         **_cache_params(how),
+        **options,
     }
-    return cached_build(
-        f"speech-{label.lower()}", params, lambda out: _build(out, splits, how, label)
-    )
+    kind = "speech-" + label.lower().replace(" ", "-")
+    return cached_build(kind, params, lambda out: _build(out, splits, how, label))
 
 
 def _cache_params(how: Segmenting) -> dict:
@@ -398,6 +411,43 @@ def _file_reader(path: Path, expected_rate: int | None = None) -> Callable[[], n
 # --------------------------------------------------------------------------- FSDD
 
 FSDD_NAME = re.compile(r"^(\d)_([A-Za-z0-9-]+)_(\d+)$")
+FSDD_TEST_TAKES = 5  # takes 0-4 of every speaker and digit are the test split (FSDD's own)
+
+
+@dataclass(frozen=True)
+class FsddTake:
+    """One FSDD recording ``<digit>_<speaker>_<take>.wav``."""
+
+    path: Path
+    digit: int
+    speaker: str
+    take: int
+
+    @property
+    def split(self) -> str:
+        return "test" if self.take < FSDD_TEST_TAKES else "train"
+
+
+def _fsdd_takes(root: str | Path) -> tuple[Path, list[FsddTake]]:
+    """The recordings folder under ``root`` (or ``root`` itself) and its takes, by file name."""
+    root = Path(root)
+    folder = root / "recordings" if (root / "recordings").is_dir() else root
+    if not folder.is_dir():
+        raise UnweaveError(f"{folder}: no such folder; expected the FSDD recordings folder.")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".wav")
+    if not files:
+        raise UnweaveError(
+            f"{folder}: no .wav files; expected FSDD's <digit>_<speaker>_<take>.wav recordings."
+        )
+    takes = []
+    for path in files:
+        match = FSDD_NAME.match(path.stem)
+        if match is None:
+            raise UnweaveError(
+                f"{path}: the file name is not <digit>_<speaker>_<take>.wav as in FSDD."
+            )
+        takes.append(FsddTake(path, int(match[1]), match[2], int(match[3])))
+    return folder, takes
 
 
 def load_fsdd(
@@ -408,6 +458,8 @@ def load_fsdd(
     shift: int = 10,
     chunk_samples: int | None = None,
     normalise: bool = True,
+    words_per_utterance: int | None = None,
+    seed: int = 0,
 ) -> SeriesData:
     """The Free Spoken Digit Dataset: 6 speakers x 10 digits x 50 takes of 8 kHz ``.wav``.
 
@@ -419,48 +471,203 @@ def load_fsdd(
     utterance); the ~1% shorter than one segment are skipped and counted. Static: ``speaker``
     (6, sorted names) and ``digit`` (10), the latter also in ``targets``.
     ``chunk_samples`` and ``normalise``: see :class:`Segmenting` (DBSE's reference
-    features: ``chunk_samples=3200, shift=20, normalise=False``).
+    features: ``chunk_samples=3200, shift=20, normalise=False``). ``words_per_utterance``
+    None: every take is an utterance; a number: the takes joined into strings of that many,
+    grouped by ``seed`` (:func:`load_fsdd_strings`).
     """
     _check_split(split)
     how = Segmenting(features, segment, shift, chunk_samples, normalise)
-    root = Path(root)
-    folder = root / "recordings" if (root / "recordings").is_dir() else root
-    if not folder.is_dir():
-        raise UnweaveError(f"{folder}: no such folder; expected the FSDD recordings folder.")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".wav")
-    if not files:
-        raise UnweaveError(
-            f"{folder}: no .wav files; expected FSDD's <digit>_<speaker>_<take>.wav recordings."
-        )
-    parsed = []
-    for path in files:
-        match = FSDD_NAME.match(path.stem)
-        if match is None:
-            raise UnweaveError(
-                f"{path}: the file name is not <digit>_<speaker>_<take>.wav as in FSDD."
+    folder, takes = _fsdd_takes(root)
+    files = [t.path for t in takes]
+    speakers = sorted({t.speaker for t in takes})
+    if words_per_utterance is not None:
+        splits, meta = _string_utterances(folder, takes, split, words_per_utterance, seed)
+        key = {k: meta[k] for k in ("words_per_utterance", "seed", "pause_seconds")}
+        cache = _build_from_files("FSDD strings", folder, files, splits, how, **key)
+    else:
+        splits, meta = {"train": [], "test": []}, {}
+        for t in takes:
+            splits[t.split].append(
+                _Utterance(
+                    source=str(t.path),
+                    speaker=t.speaker,
+                    static={"speaker": speakers.index(t.speaker), "digit": t.digit},
+                    wave=_file_reader(t.path),
+                )
             )
-        parsed.append((path, int(match[1]), match[2], int(match[3])))
-    speakers = sorted({p[2] for p in parsed})
-    splits: dict[str, list[_Utterance]] = {"train": [], "test": []}
-    for path, digit, speaker, take in parsed:
-        splits["test" if take < 5 else "train"].append(
-            _Utterance(
-                source=str(path),
-                speaker=speaker,
-                static={"speaker": speakers.index(speaker), "digit": digit},
-                wave=_file_reader(path),
-            )
-        )
-    cache = _build_from_files("FSDD", folder, files, splits, how)
+        cache = _build_from_files("FSDD", folder, files, splits, how)
     return _load(
         cache,
         split,
-        "fsdd",
+        "fsdd" if words_per_utterance is None else "fsdd-strings",
         how,
         {"speaker": speakers, "digit": list(DIGITS)},
         targets=("digit",),
         source=str(folder),
+        **meta,
     )
+
+
+# --------------------------------------------------------------------------- FSDD strings
+
+#: Silence between the takes of an ``fsdd-strings`` utterance. FSDD's takes are trimmed to
+#: near-minimal silence at both ends, so joined back to back their words would run into
+#: each other; 100 ms (10 FBank frames, half a segment) marks the word boundary as a short
+#: pause in read speech does, while most segments still hold speech.
+FSDD_STRING_PAUSE_SECONDS = 0.1
+
+
+@dataclass
+class TakeStrings:
+    """One split's takes grouped into strings: ``strings`` (each ``words_per_utterance``
+    takes of one speaker saying different digits, in spoken order), ``leftover`` (takes of
+    kept speakers that no string could use) and ``skipped`` (speaker -> the sorted digits
+    they have in the split, fewer than ``words_per_utterance``)."""
+
+    strings: list[list[FsddTake]]
+    leftover: list[FsddTake]
+    skipped: dict[str, list[int]]
+
+
+def group_takes(
+    takes: list[FsddTake], words_per_utterance: int, seed: int, split: str
+) -> TakeStrings:
+    """The takes of split ``split`` among ``takes`` grouped into strings, fixed by ``seed``.
+
+    Speaker by speaker (sorted names; each with its own generator, seeded by ``seed``, the
+    split and the speaker's name, so one speaker's strings do not depend on the others'):
+    every digit's takes are shuffled, then, while ``words_per_utterance`` digits still have
+    takes, a string takes one of each of the digits with the most takes left (ties in
+    random order) and says them in random order. Fullest digits first makes as many
+    strings as the counts allow, each take used once; the takes that remain (fewer than
+    ``words_per_utterance`` different digits) are left over.
+    """
+    _check_count("words_per_utterance", words_per_utterance, most=len(DIGITS))
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise UnweaveError(f"seed is {seed!r}; expected a non-negative integer.")
+    result = TakeStrings([], [], {})
+    for speaker in sorted({t.speaker for t in takes if t.split == split}):
+        own = [t for t in takes if t.split == split and t.speaker == speaker]
+        own.sort(key=lambda t: (t.digit, t.take, t.path.name))
+        digits = sorted({t.digit for t in own})
+        if len(digits) < words_per_utterance:
+            result.skipped[speaker] = digits
+            continue
+        rng = np.random.default_rng([seed, int(split == "test"), *speaker.encode()])
+        pools = {}
+        for d in digits:
+            said = [t for t in own if t.digit == d]
+            pools[d] = [said[i] for i in rng.permutation(len(said))]
+        while sum(1 for pool in pools.values() if pool) >= words_per_utterance:
+            ties = [digits[i] for i in rng.permutation(len(digits))]
+            chosen = sorted(ties, key=lambda d: -len(pools[d]))[:words_per_utterance]
+            result.strings.append([pools[chosen[i]].pop() for i in rng.permutation(len(chosen))])
+        result.leftover += [t for d in digits for t in pools[d]]
+    return result
+
+
+@dataclass
+class _TakeString:
+    """A string's wave: its takes read at 16 kHz and joined by the pause; its words
+    ``(W, 3)`` rows ``(digit, first sample, end sample)`` as :func:`words_at` takes them."""
+
+    takes: list[FsddTake]
+    lengths: list[int] | None = None
+
+    def wave(self) -> np.ndarray:
+        waves = [read_wav(t.path, target_rate=RATE)[0] for t in self.takes]
+        self.lengths = [len(w) for w in waves]
+        return join_words(waves, round(FSDD_STRING_PAUSE_SECONDS * RATE))[0]
+
+    def words(self) -> np.ndarray:
+        if self.lengths is None:
+            self.wave()
+        spans = word_spans(self.lengths, round(FSDD_STRING_PAUSE_SECONDS * RATE))
+        return np.column_stack([[t.digit for t in self.takes], spans]).astype(np.int64)
+
+
+def _string_utterances(
+    folder: Path, takes: list[FsddTake], split: str, words_per_utterance: int, seed: int
+) -> tuple[dict[str, list[_Utterance]], dict]:
+    """The utterances of both splits' strings (:func:`group_takes`) and the meta of ``split``
+    (its leftover takes and skipped speakers, each of the latter logged); one sentence when a
+    split has no string."""
+    found = {}
+    for part in ("train", "test"):
+        found[part] = group_takes(takes, words_per_utterance, seed, part)
+        if found[part].strings:
+            continue
+        which = "0-4" if part == "test" else f"{FSDD_TEST_TAKES} and up"
+        if not found[part].skipped:
+            raise UnweaveError(
+                f"{folder}: no {part} takes (takes {which}); expected some for each split of "
+                "fsdd-strings."
+            )
+        most = max(found[part].skipped.items(), key=lambda item: len(item[1]))
+        raise UnweaveError(
+            f"{folder}: no speaker has {part} takes (takes {which}) of {words_per_utterance} "
+            f"different digits (the most: {most[0]}, with {len(most[1])}); expected at least "
+            "one such speaker for fsdd-strings."
+        )
+    for speaker, digits in found[split].skipped.items():
+        logger.warning(
+            "fsdd-strings %s: speaker %s has takes of only %d different digit(s) (%s); "
+            "expected %d (words_per_utterance), so the speaker is left out.",
+            split,
+            speaker,
+            len(digits),
+            ", ".join(map(str, digits)),
+            words_per_utterance,
+        )
+    speakers = sorted({t.speaker for t in takes})
+    splits = {
+        part: [
+            _Utterance(
+                source="+".join(t.path.stem for t in string),
+                speaker=string[0].speaker,
+                static={"speaker": speakers.index(string[0].speaker)},
+                wave=reader.wave,
+                words=reader.words,
+            )
+            for string in strings.strings
+            for reader in [_TakeString(string)]
+        ]
+        for part, strings in found.items()
+    }
+    meta = {
+        "words_per_utterance": words_per_utterance,
+        "seed": seed,
+        "pause_seconds": FSDD_STRING_PAUSE_SECONDS,
+        "leftover": [t.path.name for t in found[split].leftover],
+        "n_leftover": len(found[split].leftover),
+        "skipped_speakers": found[split].skipped,
+    }
+    return splits, meta
+
+
+def load_fsdd_strings(
+    root: str | Path,
+    split: str = "train",
+    words_per_utterance: int = 4,
+    seed: int = 0,
+    **options: Any,
+) -> SeriesData:
+    """FSDD takes joined into digit strings, so that only the speaker is constant over an
+    utterance (in FSDD itself the digit is constant too, which defeats FHVAE's split).
+
+    Each utterance is ``words_per_utterance`` takes of one speaker saying different digits,
+    joined by :data:`FSDD_STRING_PAUSE_SECONDS` of silence; the takes are split as in
+    :func:`load_fsdd` (0-4 test) and grouped by :func:`group_takes` (``seed``; each take at
+    most once per split, the few left over listed in ``meta["leftover"]``). A speaker whose
+    takes in a split cover fewer different digits is left out of it with a warning (listed
+    in ``meta["skipped_speakers"]``); a split with no speaker left is one sentence. Static:
+    ``speaker`` (sorted names of all speakers, as in ``fsdd``) and, per segment, ``digit``
+    (the take under the segment's centre sample, one in a pause the nearer take; also in
+    ``targets``). ``groups["path"]`` names the string's takes, ``<stem>+<stem>+...``.
+    ``options``: the features and segments of :func:`load_fsdd`, with its defaults.
+    """
+    _check_count("words_per_utterance", words_per_utterance, most=len(DIGITS))
+    return load_fsdd(root, split, words_per_utterance=words_per_utterance, seed=seed, **options)
 
 
 # --------------------------------------------------------------------------- TIMIT
@@ -711,6 +918,29 @@ PAUSE_SECONDS = 0.08  # silence between the words of a digit string, and before 
 SILENCE_SHARE = 0.02  # samples below this share of the word's peak are trimmed as silence
 
 
+def word_spans(lengths: list[int], pause: int, edges: bool = False) -> np.ndarray:
+    """First and end sample ``(W, 2)`` int64 of words of ``lengths`` samples joined by
+    ``pause`` samples of silence (also one before the first with ``edges``)."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    before = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    starts = before + pause * (np.arange(len(lengths)) + int(edges))
+    return np.column_stack([starts, starts + lengths])
+
+
+def join_words(
+    words: list[np.ndarray], pause: int, edges: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """``words`` (float32 ``(samples,)`` each) joined by ``pause`` samples of silence, also
+    before the first and after the last with ``edges``: the wave ``(samples,)`` and
+    :func:`word_spans` ``(W, 2)``."""
+    gap = np.zeros(pause, dtype=np.float32)
+    parts = [part for word in words for part in (gap, word)][1:]
+    if edges:
+        parts = [gap, *parts, gap]
+    wave = np.concatenate(parts).astype(np.float32)
+    return wave, word_spans([len(w) for w in words], pause, edges)
+
+
 def _trim(wave: np.ndarray) -> np.ndarray:
     """``wave`` without its leading and trailing silence (espeak-ng pads each call)."""
     loud = np.flatnonzero(np.abs(wave) > SILENCE_SHARE * np.abs(wave).max())
@@ -735,15 +965,11 @@ def make_synthetic_speech(
     lengths follow the arguments (and espeakng-loader's version); samples may differ
     slightly between processes (see :class:`_Espeak`).
     """
-    for name, value in (
-        ("utterances_per_speaker", utterances_per_speaker),
-        ("words_per_utterance", words_per_utterance),
-    ):
-        if not isinstance(value, int) or value < 1:
-            raise UnweaveError(f"{name} is {value!r}; expected a positive integer.")
+    _check_count("utterances_per_speaker", utterances_per_speaker)
+    _check_count("words_per_utterance", words_per_utterance)
     voices = synthetic_voices(seed, first_speaker, n_speakers)
     engine = _Espeak()
-    pause = np.zeros(round(PAUSE_SECONDS * RATE), dtype=np.float32)
+    pause = round(PAUSE_SECONDS * RATE)
     waves, speaker, digits, bounds = [], [], [], []
     divisor = math.gcd(engine.rate, RATE)
     n_words = utterances_per_speaker * words_per_utterance
@@ -755,14 +981,13 @@ def make_synthetic_speech(
             for words in said[:n_words].reshape(utterances_per_speaker, words_per_utterance):
                 pitch = int(np.clip(voice.pitch + rng.integers(-3, 4), 0, 100))
                 rate = int(voice.rate + rng.integers(-8, 9))
-                parts, spans, at = [pause], [], len(pause)
+                spoken = []
                 for d in words:
                     samples = engine.say(DIGITS[d], voice, pitch, rate).astype(np.float32) / 32768
                     word = _trim(resample_poly(samples, RATE // divisor, engine.rate // divisor))
-                    parts += [word.astype(np.float32), pause]
-                    spans.append((at, at + len(word)))
-                    at += len(word) + len(pause)
-                waves.append(np.concatenate(parts))
+                    spoken.append(word)
+                wave, spans = join_words(spoken, pause, edges=True)
+                waves.append(wave)
                 speaker.append(k)
                 digits.append(words)
                 bounds.append(spans)
