@@ -26,7 +26,7 @@ from unweave.training.run import load_run_data
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "speech_eer.json"
-FOLDERS = {"fsdd": "fsdd"}
+FOLDERS = {"fsdd": "fsdd", "fsdd-strings": "fsdd"}
 
 
 def main() -> None:
