@@ -97,7 +97,7 @@ def test_static_heads_are_linear_then_leaky_relu():
 
 def test_presets_use_the_reference_chunks_raw_features_and_model():
     reference = {"features": "stft", "chunk_samples": 3200, "shift": 20, "normalise": False}
-    for data in ("fsdd", "timit", "synthetic-speech"):
+    for data in ("fsdd", "fsdd-strings", "timit", "synthetic-speech"):
         for preset in ("paper", "cpu"):
             config = load_preset("dbse", data, preset)
             options = config["data"]["options"]
