@@ -76,20 +76,12 @@ from unweave.errors import UnweaveError
 from unweave.models.base import Latents, check_images, image_batch
 from unweave.models.vae_family import conv_trunk
 from unweave.nn.gaussian import Gaussian
-from unweave.settings import config_from_dict
+from unweave.settings import check_number, config_from_dict, is_number
 
 IMAGE_SIZE = 64
 PRIORS = ("uniform", "gaussian")
 CRITIC_NORMS = ("layer", "none")
 LEAKY_SLOPE = 0.2  # DCGAN's discriminator
-
-
-def positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-
-def is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass
@@ -117,14 +109,12 @@ class DiDConfig:
         """Build from a dict, naming unknown keys and impossible values."""
         config = config_from_dict(cls, values, where)
         for key in ("generator_width", "critic_width", "n_critic"):
-            value = getattr(config, key)
-            if not positive_int(value):
-                raise UnweaveError(f"{where}.{key} is {value!r}; expected an integer >= 1.")
+            check_number(f"{where}.{key}", getattr(config, key), whole=True, low=1)
         if config.channels not in (1, 3) or isinstance(config.channels, bool):
             raise UnweaveError(f"{where}.channels is {config.channels!r}; expected 1 or 3.")
         for key in ("code_dim", "difference_dim"):
             value = getattr(config, key)
-            if not positive_int(value) or value < 2:
+            if not is_number(value, whole=True) or value < 2:
                 raise UnweaveError(
                     f"{where}.{key} is {value!r}; expected an integer >= 2 (the difference loss "
                     "compares two dimensions and unit vectors need two components)."
@@ -140,9 +130,7 @@ class DiDConfig:
                 "gradient)."
             )
         for key in ("gp_weight", "w_encoder", "w_difference"):
-            value = getattr(config, key)
-            if not is_number(value) or value < 0:
-                raise UnweaveError(f"{where}.{key} is {value!r}; expected a number >= 0.")
+            check_number(f"{where}.{key}", getattr(config, key), low=0)
         for key in ("lr", "encoder_lr"):
             value = getattr(config, key)
             if not is_number(value) or value <= 0:

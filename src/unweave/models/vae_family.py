@@ -62,7 +62,7 @@ from torch import nn
 from unweave.errors import UnweaveError
 from unweave.models.base import Latents, check_images, image_batch
 from unweave.nn.gaussian import Gaussian
-from unweave.settings import config_from_dict
+from unweave.settings import check_number, config_from_dict
 
 IMAGE_SIZE = 64  # dlib's conv_encoder / deconv_decoder are written for 64x64 observations
 #: The VAE optimiser of dlib's study (shared.gin: vae/AdamOptimizer; eps 1e-8 is PyTorch's).
@@ -85,10 +85,6 @@ LEAKY_SLOPE = 0.2  # tf.nn.leaky_relu's default alpha (fc_discriminator)
 DISCRIMINATOR_BATCHES = ("same", "split")
 
 
-def positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-
 @dataclass
 class ImageVAEConfig:
     """Sizes shared by the three models. Defaults: dlib's study on dSprites."""
@@ -106,9 +102,7 @@ class ImageVAEConfig:
     def check(self, where: str = "model") -> None:
         """Raise UnweaveError, in one sentence, for a setting the model cannot use."""
         for key in ("channels", "latents"):
-            value = getattr(self, key)
-            if not positive_int(value):
-                raise UnweaveError(f"{where}.{key} is {value!r}; expected an integer >= 1.")
+            check_number(f"{where}.{key}", getattr(self, key), whole=True, low=1)
 
 
 def check_weight(where: str, key: str, value: Any) -> None:
@@ -170,9 +164,7 @@ class FactorVAEConfig(ImageVAEConfig):
         super().check(where)
         check_weight(where, "gamma", self.gamma)
         for key in ("discriminator_layers", "discriminator_units"):
-            value = getattr(self, key)
-            if not positive_int(value):
-                raise UnweaveError(f"{where}.{key} is {value!r}; expected an integer >= 1.")
+            check_number(f"{where}.{key}", getattr(self, key), whole=True, low=1)
         if not self.discriminator_lr > 0:
             raise UnweaveError(
                 f"{where}.discriminator_lr is {self.discriminator_lr!r}; expected a number > 0."
