@@ -20,7 +20,8 @@ import struct
 import tempfile
 import warnings
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -121,6 +122,15 @@ def outcome(call: Callable[[], object], names: tuple[str, ...], cache: Path) -> 
         event("returned data")
     assert_only_complete_entries(cache)
     return result
+
+
+@contextmanager
+def written(name: str, data: bytes) -> Iterator[Path]:
+    """``data`` as the file ``name`` in a fresh temporary folder (removed afterwards)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / name
+        path.write_bytes(data)
+        yield path
 
 
 def check_series(data: SeriesData) -> None:
@@ -244,9 +254,7 @@ TEXTS = {
 @fuzz("ett")
 @given(data=damaged("ett"), split=st.sampled_from(["train", "valid", "test"]))
 def test_fuzz_ett_csv(cache: Path, data: bytes, split: str) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "ETTh1.csv"
-        path.write_bytes(data)
+    with written("ETTh1.csv", data) as path:
         result = outcome(lambda: load_etth1(path, split), (path.name,), cache)
         if result is not None:
             check_series(result)
@@ -302,9 +310,7 @@ def test_fuzz_physionet_records(cache: Path, damage: tuple[str, bytes], split: s
 def test_fuzz_series_csv(
     cache: Path, data: bytes, columns: list[str], time: str, window: int | None, split: str | None
 ) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "mine.csv"
-        path.write_bytes(data)
+    with written("mine.csv", data) as path:
         if split is None:
             call = lambda: load_series_csv(path, time, columns, "site", window)  # noqa: E731
         else:
@@ -354,9 +360,7 @@ def wav_files(draw: st.DrawFn) -> bytes:
 @fuzz("wav")
 @given(data=wav_files(), how=st.sampled_from(["as is", "to 16 kHz", "must be 16 kHz"]))
 def test_fuzz_wav_reader(cache: Path, data: bytes, how: str) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "take.wav"
-        path.write_bytes(data)
+    with written("take.wav", data) as path:
         rates = {"as is": {}, "to 16 kHz": {"target_rate": 16000}}
         options = rates.get(how, {"expected_rate": 16000})
         result = outcome(lambda: read_wav(path, **options), (path.name,), cache)
@@ -522,9 +526,7 @@ def npz_files(draw: st.DrawFn) -> bytes:
 @fuzz("dsprites-npz")
 @given(data=npz_files())
 def test_fuzz_dsprites_npz(cache: Path, data: bytes) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "dsprites.npz"
-        path.write_bytes(data)
+    with written("dsprites.npz", data) as path:
         outcome(lambda: load_dsprites_npz(path), (path.name,), cache)
 
 
@@ -617,7 +619,5 @@ def soundfont_files(draw: st.DrawFn) -> bytes:
 @fuzz("soundfont")
 @given(data=soundfont_files())
 def test_fuzz_soundfont(cache: Path, data: bytes) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "font.sf2"
-        path.write_bytes(data)
+    with written("font.sf2", data) as path:
         outcome(lambda: NoteSynth(path), (path.name,), cache)
