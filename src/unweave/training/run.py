@@ -311,11 +311,11 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
 
 
 def check_checkpoint_fits(
-    path: Path, checkpoint: dict[str, Any], module: pl.LightningModule
+    path: Path, saved: dict[str, tuple[int, ...]], module: pl.LightningModule
 ) -> None:
-    """One sentence if the weights in ``checkpoint`` are not those of ``module``'s model
-    (a checkpoint of another model or size copied into the run)."""
-    saved = {k: tuple(v.shape) for k, v in checkpoint["state_dict"].items()}
+    """One sentence if the weight shapes ``saved`` (name -> shape) of the checkpoint at
+    ``path`` are not those of ``module``'s model (another model's checkpoint, or another
+    size, copied into the run)."""
     wanted = {k: tuple(v.shape) for k, v in module.state_dict().items()}
     if saved == wanted:
         return
@@ -391,8 +391,12 @@ def train(
     if not is_secondary_process():
         check_writable_folder(run_dir, "Run folder", "choose another --name or --runs-dir")
     exported = (run_dir / "model.safetensors").exists()
+    resume_step, saved_shapes = 0, {}
     if resume and last.exists():
-        checkpoint = read_checkpoint(last)
+        checkpoint = read_checkpoint(last)  # not kept: trainer.fit reads it again
+        resume_step = int(checkpoint.get("global_step", 0))
+        saved_shapes = {k: tuple(v.shape) for k, v in checkpoint["state_dict"].items()}
+        del checkpoint
     elif resume and not exported and (run_dir / "config.yaml").exists():
         # The run stopped before its first checkpoint: nothing to continue, so it starts over.
         rank_zero_info(
@@ -418,7 +422,7 @@ def train(
     pl.seed_everything(seed, workers=True, verbose=False)
     module = build_module(config)
     if resume:
-        check_checkpoint_fits(last, checkpoint, module)
+        check_checkpoint_fits(last, saved_shapes, module)
     prepare = getattr(module.model, "prepare_for_data", None)
     if prepare is not None:
         prepare(datamodule.train_data)
@@ -439,7 +443,6 @@ def train(
         trainer_overrides = {"reload_dataloaders_every_n_epochs": 1, **trainer_overrides}
     # The CSV logger deletes metrics.csv when it starts; a resumed run puts back the rows
     # logged before its checkpoint, so the history survives any number of resumes.
-    resume_step = int(checkpoint.get("global_step", 0)) if resume else 0
     history = earlier_metrics(run_dir, resume_step) if resume and not is_secondary_process() else []
     trainer = build_trainer(
         config, run_dir, extra_callbacks, log_every_n_steps=log_every, **trainer_overrides
