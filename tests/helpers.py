@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from unweave.data.audio import segments
 from unweave.data.base import SequenceData
+from unweave.data.timeseries import SeriesData
 
 #: A model small enough to train in seconds on 16x16 frames.
 TINY_MODEL = [
@@ -75,3 +77,29 @@ def weighted_grads(module: torch.nn.Module, output: torch.Tensor) -> list[torch.
     module.zero_grad()
     (output * torch.linspace(-1, 1, output.numel()).view_as(output)).sum().backward()
     return [p.grad.clone() for p in module.parameters()]
+
+
+#: Segment length and shift of :func:`cut_utterances`.
+SEGMENT, SHIFT = 5, 2
+
+
+def cut_utterances(lengths: list[int], shift: int = SHIFT, **meta) -> tuple[SeriesData, list]:
+    """Utterances whose frame ``t`` of utterance ``u`` holds ``(u, t)``, cut into segments of
+    ``SEGMENT`` frames every ``shift``; returns the data and each utterance's frames."""
+    frames = [
+        np.stack([np.full(t_len, u), np.arange(t_len)], 1).astype(np.float32)
+        for u, t_len in enumerate(lengths)
+    ]
+    cuts = [segments(f, SEGMENT, shift) for f in frames]
+    x = np.concatenate(cuts)
+    utterance = np.concatenate([np.full(len(c), u) for u, c in enumerate(cuts)])
+    data = SeriesData(
+        x=x,
+        mask=np.ones(x.shape, bool),
+        feature_names=["u", "t"],
+        name="toy",
+        split="train",
+        groups={"utterance": utterance},
+        meta={"shift": shift, "chunk_samples": None, **meta},
+    )
+    return data, frames

@@ -6,8 +6,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 import torch
+from helpers import cut_utterances
 
 from unweave.errors import UnweaveError
 from unweave.metrics.verification import verification_eer
@@ -187,6 +189,28 @@ def test_hierarchical_sampling_maps_sequences_to_the_blocks_rows() -> None:
         model.load_block(torch.tensor([0, 1]), torch.zeros(3, 2))
     with pytest.raises(UnweaveError, match="n_mu2 is 0"):
         fhvae().load_block(torch.tensor([0, 1]), torch.zeros(2, 2))
+
+
+def test_seg_rand_redraws_each_pass_and_sets_the_block_from_its_segments() -> None:
+    """With seg_rand every epoch draws new starts (the same ones for the same seed and epoch),
+    each block sequence keeps its stored segment count, and the block's mu2 comes from them."""
+    data, _ = cut_utterances([9, 12, 15, 11], shift=2)  # 3, 4, 6, 4 segments of 5 frames
+    data.x[..., 0] = 0.0  # feature 0 held the utterance index; keep only the frame ramp
+    settings = {"n_features": 2, "n_sequences": 4, "n_mu2": 2, "seg_rand": True}
+    model = fhvae(**settings)
+    items, _ = model.training_items(data)
+    first, again = model.training_rows(data, 0, 7), model.training_rows(data, 0, 7)
+    assert first.tolist() == again.tolist()
+    assert model.training_rows(data, 1, 7).tolist() != first.tolist()
+    owners = np.array([int(items[int(i)]["sequence"]) for i in first])
+    block = model.block_sequences(0, 7)
+    assert set(owners) == set(block.tolist())
+    assert np.bincount(owners, minlength=4)[block].tolist() == items.counts[block].tolist()
+    model.start_epoch(data, 0, 7)
+    x, sequence = items.segments(first)
+    expected = model.utterance_embeddings(x, sequence)
+    torch.testing.assert_close(model.mu2_table, expected)
+    assert fhvae(**{**settings, "seg_rand": False}).training_items(data) is None
 
 
 def test_table_diagnostics_tell_the_table_from_the_encoder() -> None:

@@ -39,6 +39,12 @@ every process must load the same block (draw it from a seed they share). Both mo
 kept: the paper's table (3,696 TIMIT sequences) is small, and the block mode is the faithful
 way to scale, not an approximation of the paper's objective by a smaller table.
 
+**Segments.** With ``seg_rand`` (both reference codes' ``rand_seg``, the presets) every pass
+gives each sequence as many segments as it has stored ones, at starts drawn uniformly with
+replacement (:class:`~unweave.data.random_segments.RandomSegments`); without it, the stored
+segments cut every ``meta["shift"]`` frames. In block mode the block's mu2 estimate uses the
+pass's own segments (ScalableFHVAE draws a second random set for it).
+
 **Training (reference code, not part of the model):** Adam, lr 1e-3, betas (0.95, 0.999),
 batches of 256 segments; an "epoch" is 2,000 steps, at most 500, early stop on the dev lower
 bound with patience 50 (ScalableFHVAE: 100 epochs of 5,000 steps, patience 10). The original
@@ -50,6 +56,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -57,7 +64,9 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.utils.data import default_collate
 
+from unweave.data.random_segments import RandomSegments
 from unweave.data.timeseries import SeriesData
 from unweave.errors import UnweaveError
 from unweave.models.base import Latents, swap_codes
@@ -84,6 +93,7 @@ class FHVAEConfig:
     n_mu2: int = (
         0  # 0: one table row per sequence (paper); >0: block size (ScalableFHVAE 2000-5000)
     )
+    seg_rand: bool = False  # True: segment starts redrawn every pass (both codes' rand_seg)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], where: str = "model") -> FHVAEConfig:
@@ -260,26 +270,46 @@ class FHVAE(nn.Module):
         rng = np.random.default_rng([seed, epoch])
         return np.sort(rng.choice(c.n_sequences, size=c.n_mu2, replace=False))
 
-    def training_rows(self, data: SeriesData, epoch: int, seed: int) -> np.ndarray | None:
-        """The segments epoch ``epoch`` trains on: those of its block (None: every segment,
-        when ``n_mu2`` is 0)."""
-        if not self.config.n_mu2:
+    def training_items(self, data: SeriesData) -> tuple[RandomSegments, Callable] | None:
+        """With ``seg_rand``: every segment start of every training utterance
+        (:class:`~unweave.data.random_segments.RandomSegments`, built once per data set), of
+        which :meth:`training_rows` picks each pass's; otherwise None (the stored segments)."""
+        if not self.config.seg_rand:
             return None
-        block = self.block_sequences(epoch, seed)
-        return np.flatnonzero(np.isin(data.groups["utterance"], block))
+        if getattr(self, "_random_segments", (None, None))[0] is not data:
+            self._random_segments = (data, RandomSegments(data))
+        return self._random_segments[1], default_collate
+
+    def training_rows(self, data: SeriesData, epoch: int, seed: int) -> np.ndarray | None:
+        """The items epoch ``epoch`` trains on: the stored segments of its block (None: every
+        segment, when ``n_mu2`` is 0), or with ``seg_rand`` as many segments of each of the
+        block's sequences at random starts, drawn from ``(seed, epoch)``."""
+        c = self.config
+        if not c.seg_rand:
+            if not c.n_mu2:
+                return None
+            return np.flatnonzero(
+                np.isin(data.groups["utterance"], self.block_sequences(epoch, seed))
+            )
+        sequences = self.block_sequences(epoch, seed) if c.n_mu2 else np.arange(c.n_sequences)
+        items, _ = self.training_items(data)
+        return items.draw(sequences, np.random.default_rng([seed, epoch, 1]))
 
     def start_epoch(self, data: SeriesData, epoch: int, seed: int) -> None:
         """Hierarchical sampling: load epoch ``epoch``'s block, its rows set to the closed-form
-        mu2 of the block's segments (nothing to do when ``n_mu2`` is 0)."""
+        mu2 of the segments the epoch trains on (nothing to do when ``n_mu2`` is 0)."""
         if not self.config.n_mu2:
             return
         rows = self.training_rows(data, epoch, seed)
+        if self.config.seg_rand:
+            x, utterance = self.training_items(data)[0].segments(rows)
+        else:
+            x = torch.from_numpy(np.asarray(data.x[rows], dtype=np.float32))
+            utterance = torch.from_numpy(data.groups["utterance"][rows].astype(np.int64))
         device = self.mu2_table.device
-        x = torch.from_numpy(np.asarray(data.x[rows], dtype=np.float32)).to(device)
-        utterance = torch.from_numpy(data.groups["utterance"][rows].astype(np.int64)).to(device)
         was_training = self.training
         self.eval()
-        mu2 = self.utterance_embeddings(x, utterance)
+        mu2 = self.utterance_embeddings(x.to(device), utterance.to(device))
         self.train(was_training)
         self.load_block(torch.from_numpy(self.block_sequences(epoch, seed)).to(device), mu2)
 
