@@ -36,8 +36,12 @@ class Loader(NamedTuple):
     data_folder: str | None = None
 
 
-#: Options of every speech loader (:class:`unweave.data.speech.Segmenting`).
-SPEECH_OPTIONS = frozenset({"features", "segment", "shift", "chunk_samples", "normalise"})
+#: Options of every speech loader (:class:`unweave.data.speech.Segmenting`, and the test
+#: split's :class:`unweave.data.conditions.TestCondition`).
+SPEECH_OPTIONS = frozenset(
+    {"features", "segment", "shift", "chunk_samples", "normalise"}
+    | {"test_snr_db", "test_channel_seed"}
+)
 
 #: Speech data set -> its loader: a new data set is one entry here.
 AUDIO_LOADERS: dict[str, Loader] = {
@@ -163,7 +167,9 @@ def load_audio_data(name: str, split: str, root: str | Path | None = None, **opt
     speaker (``root`` default ``$UNWEAVE_DATA/fsdd``); ``timit`` reads the TIMIT layout
     (``root`` default ``$UNWEAVE_DATA/timit``). Options: ``features`` (``"stft"``, DBSE's, or
     ``"fbank"``, FHVAE's), ``segment``, ``shift``, ``chunk_samples``, ``normalise``
-    (:class:`unweave.data.speech.Segmenting`); for ``synthetic-speech`` also
+    (:class:`unweave.data.speech.Segmenting`), ``test_snr_db`` and ``test_channel_seed``
+    (the test split under noise and channel mismatch,
+    :class:`unweave.data.conditions.TestCondition`); for ``synthetic-speech`` also
     ``n_speakers``, ``utterances_per_speaker``, ``words_per_utterance`` and ``seed``, for
     ``fsdd-strings`` ``words_per_utterance`` and ``seed`` (:data:`AUDIO_LOADERS`).
     """

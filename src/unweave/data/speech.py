@@ -12,7 +12,9 @@ Every loader returns a :class:`~unweave.data.timeseries.SeriesData` whose rows a
   split, ``speaker_name`` and ``path`` (the file, or the synthetic or joined utterance's id);
 - ``meta``: ``mean``/``std`` ``(F,)`` of the per-bin z-score fitted on the training split and
   applied to both (0 and 1 with ``normalise=False``: raw features), ``features``
-  (``"stft"`` or ``"fbank"``), ``rate``, ``value_names``, ``segment``, ``shift``,
+  (``"stft"`` or ``"fbank"``), ``rate``, ``value_names``, ``condition`` (the test split's
+  :class:`~unweave.data.conditions.TestCondition` by name, ``"clean"`` for the training
+  split), ``segment``, ``shift``,
   ``chunk_samples``, ``normalise``, ``n_utterances`` and ``n_skipped`` (utterances shorter
   than one segment, skipped with a logged warning; their names are in ``meta["skipped"]``).
 
@@ -58,6 +60,7 @@ from unweave.data.audio import (
     wave_chunks,
 )
 from unweave.data.cache import cached_build
+from unweave.data.conditions import TestCondition
 from unweave.data.timeseries import SeriesData
 from unweave.errors import UnweaveError
 
@@ -211,9 +214,15 @@ def words_at(words: np.ndarray, centre: np.ndarray) -> np.ndarray:
     return words[np.argmin(distance, axis=1), 0].astype(np.int64)
 
 
-def _build(out: Path, splits: dict[str, list[_Utterance]], how: Segmenting, title: str) -> None:
+def _build(
+    out: Path,
+    splits: dict[str, list[_Utterance]],
+    how: Segmenting,
+    title: str,
+    condition: TestCondition,
+) -> None:
     """Featurise, segment and (optionally) normalise every split into ``out``, streaming
-    through disk.
+    through disk; the test split's waves under ``condition`` (the training split clean).
 
     Writes ``<split>_x.npy`` (segments), ``<split>_labels.npz`` and ``meta.json``; memory
     use stays at one utterance plus one block, whatever the corpus size.
@@ -223,8 +232,9 @@ def _build(out: Path, splits: dict[str, list[_Utterance]], how: Segmenting, titl
     for split, utterances in splits.items():
         rows, kept, skipped, segment_words = [], [], [], []
         with open(out / f"{split}.raw", "wb") as raw:
-            for utt in tqdm(utterances, desc=f"{title} {split}", unit="file"):
-                cut = how.cut(utt.wave(), utt.source)
+            for n, utt in enumerate(tqdm(utterances, desc=f"{title} {split}", unit="file")):
+                wave = utt.wave()
+                cut = how.cut(condition.apply(wave, n) if split == "test" else wave, utt.source)
                 if cut is None:
                     skipped.append(utt.source)
                     continue
@@ -283,6 +293,7 @@ def _load(
     name: str,
     how: Segmenting,
     value_names: dict[str, list[str]],
+    condition: TestCondition,
     targets: tuple[str, ...] = (),
     **meta,
 ) -> SeriesData:
@@ -325,6 +336,7 @@ def _load(
             "rate": RATE,
             "settings": dict(SETTINGS[how.features]),
             "value_names": value_names,
+            "condition": condition.name() if split == "test" else "clean",
             "n_utterances": len(source),
             "n_skipped": len(skipped),
             "skipped": skipped,
@@ -371,6 +383,7 @@ def _build_from_files(
     files: list[Path],
     splits: dict[str, list[_Utterance]],
     how: Segmenting,
+    condition: TestCondition,
     **options,
 ) -> Path:
     """The cache entry of a corpus read from ``files`` under ``root``, built on first use;
@@ -380,10 +393,11 @@ def _build_from_files(
         "root": str(root.resolve()),
         **_fingerprint(files),
         **_cache_params(how),
+        **condition.cache_key(),
         **options,
     }
     kind = "speech-" + label.lower().replace(" ", "-")
-    return cached_build(kind, params, lambda out: _build(out, splits, how, label))
+    return cached_build(kind, params, lambda out: _build(out, splits, how, label, condition))
 
 
 def _cache_params(how: Segmenting) -> dict:
@@ -460,6 +474,8 @@ def load_fsdd(
     normalise: bool = True,
     words_per_utterance: int | None = None,
     seed: int = 0,
+    test_snr_db: float | None = None,
+    test_channel_seed: int | None = None,
 ) -> SeriesData:
     """The Free Spoken Digit Dataset: 6 speakers x 10 digits x 50 takes of 8 kHz ``.wav``.
 
@@ -473,17 +489,20 @@ def load_fsdd(
     ``chunk_samples`` and ``normalise``: see :class:`Segmenting` (DBSE's reference
     features: ``chunk_samples=3200, shift=20, normalise=False``). ``words_per_utterance``
     None: every take is an utterance; a number: the takes joined into strings of that many,
-    grouped by ``seed`` (:func:`load_fsdd_strings`).
+    grouped by ``seed`` (:func:`load_fsdd_strings`). ``test_snr_db`` and
+    ``test_channel_seed``: the test split under noise and channel mismatch
+    (:class:`~unweave.data.conditions.TestCondition`; the training split stays clean).
     """
     _check_split(split)
     how = Segmenting(features, segment, shift, chunk_samples, normalise)
+    condition = TestCondition(test_snr_db, test_channel_seed)
     folder, takes = _fsdd_takes(root)
     files = [t.path for t in takes]
     speakers = sorted({t.speaker for t in takes})
     if words_per_utterance is not None:
         splits, meta = _string_utterances(folder, takes, split, words_per_utterance, seed)
         key = {k: meta[k] for k in ("words_per_utterance", "seed", "pause_seconds")}
-        cache = _build_from_files("FSDD strings", folder, files, splits, how, **key)
+        cache = _build_from_files("FSDD strings", folder, files, splits, how, condition, **key)
     else:
         splits, meta = {"train": [], "test": []}, {}
         for t in takes:
@@ -495,13 +514,14 @@ def load_fsdd(
                     wave=_file_reader(t.path),
                 )
             )
-        cache = _build_from_files("FSDD", folder, files, splits, how)
+        cache = _build_from_files("FSDD", folder, files, splits, how, condition)
     return _load(
         cache,
         split,
         "fsdd" if words_per_utterance is None else "fsdd-strings",
         how,
         {"speaker": speakers, "digit": list(DIGITS)},
+        condition,
         targets=("digit",),
         source=str(folder),
         **meta,
@@ -715,6 +735,8 @@ def load_timit(
     shift: int = 20,
     chunk_samples: int | None = None,
     normalise: bool = True,
+    test_snr_db: float | None = None,
+    test_channel_seed: int | None = None,
 ) -> SeriesData:
     """TIMIT (LDC93S1), read from ``<root>/{train,test}/dr*/<speaker>/*.wav`` (any case).
 
@@ -726,10 +748,12 @@ def load_timit(
     (index within the split), ``gender`` (0 female, 1 male, from the speaker id's first
     letter) and ``dialect`` (0-7 for dr1-dr8).
     ``chunk_samples`` and ``normalise``: see :class:`Segmenting` (DBSE's reference
-    features: ``chunk_samples=3200, shift=20, normalise=False``).
+    features: ``chunk_samples=3200, shift=20, normalise=False``). ``test_snr_db``,
+    ``test_channel_seed``: as in :func:`load_fsdd`.
     """
     _check_split(split)
     how = Segmenting(features, segment, shift, chunk_samples, normalise)
+    condition = TestCondition(test_snr_db, test_channel_seed)
     root = Path(root)
     if not root.is_dir():
         raise UnweaveError(f"{root}: no such folder; expected the TIMIT root with train/, test/.")
@@ -767,7 +791,7 @@ def load_timit(
         for part, utts in found.items()
     }
     files = [u[0] for utts in found.values() for u in utts]
-    cache = _build_from_files("TIMIT", root, files, splits, how)
+    cache = _build_from_files("TIMIT", root, files, splits, how, condition)
     return _load(
         cache,
         split,
@@ -778,6 +802,7 @@ def load_timit(
             "gender": ["female", "male"],
             "dialect": [f"dr{k}" for k in range(1, 9)],
         },
+        condition,
         missing_core_speakers=missing,
         source=str(root),
     )
@@ -1014,16 +1039,19 @@ def load_synthetic_speech(
     words_per_utterance: int = 4,
     chunk_samples: int | None = None,
     normalise: bool = True,
+    test_snr_db: float | None = None,
+    test_channel_seed: int | None = None,
 ) -> SeriesData:
     """Synthetic multi-speaker spoken digit strings (:func:`make_synthetic_speech`), no files.
 
     Train speakers are the seed's voices ``0..n-1`` and test speakers ``n..2n-1``: disjoint,
     as speaker verification needs. Static: ``speaker`` (index within the split) and, per
     segment, ``digit`` (10, the word under the segment's centre; also in ``targets``).
-    Segments and options as in :func:`load_fsdd`.
+    Segments, options and test conditions as in :func:`load_fsdd`.
     """
     _check_split(split)
     how = Segmenting(features, segment, shift, chunk_samples, normalise)
+    condition = TestCondition(test_snr_db, test_channel_seed)
 
     def build(out: Path) -> None:
         splits = {}
@@ -1044,7 +1072,7 @@ def load_synthetic_speech(
                     zip(speech.waves, speech.speaker, speech.digits, speech.bounds, strict=True)
                 )
             ]
-        _build(out, splits, how, "Synthetic speech")
+        _build(out, splits, how, "Synthetic speech", condition)
 
     params = {
         "version": CACHE_VERSION,
@@ -1054,6 +1082,7 @@ def load_synthetic_speech(
         "words_per_utterance": words_per_utterance,
         "seed": seed,
         **_cache_params(how),
+        **condition.cache_key(),
     }
     cache = cached_build("speech-synthetic", params, build)
     offset = 0 if split == "train" else n_speakers
@@ -1064,6 +1093,7 @@ def load_synthetic_speech(
         "synthetic-speech",
         how,
         {"speaker": [v.name for v in voices], "digit": list(DIGITS)},
+        condition,
         targets=("digit",),
         seed=seed,
     )
