@@ -103,3 +103,24 @@ def cut_utterances(lengths: list[int], shift: int = SHIFT, **meta) -> tuple[Seri
         meta={"shift": shift, "chunk_samples": None, **meta},
     )
     return data, frames
+
+
+def toy_speech(
+    n_speakers: int,
+    utterances: int,
+    segments: int,
+    phones: torch.Tensor,
+    g: torch.Generator,
+    with_phones: bool = False,
+) -> tuple[torch.Tensor, ...]:
+    """Segments ``(n_speakers * utterances * segments, 10, 6)``: a speaker offset (std 0.4,
+    constant over the speaker's utterances) + one of 4 shared "phone" patterns (std 1.5) drawn
+    per segment + frame noise (std 0.2). Returns segments, their utterance, utterance
+    speakers, and with ``with_phones`` each segment's phone."""
+    offsets = 0.4 * torch.randn(n_speakers, 6, generator=g)
+    speaker = torch.arange(n_speakers).repeat_interleave(utterances)
+    utterance = torch.arange(len(speaker)).repeat_interleave(segments)
+    phone = torch.randint(0, len(phones), (len(utterance),), generator=g)
+    noise = 0.2 * torch.randn(len(utterance), 10, 6, generator=g)
+    x = offsets[speaker[utterance]][:, None] + phones[phone] + noise
+    return (x, utterance, speaker, phone) if with_phones else (x, utterance, speaker)

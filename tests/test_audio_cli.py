@@ -21,12 +21,14 @@ TINY_DATA = ["data.options.n_speakers=3", "data.options.utterances_per_speaker=4
 TINY_MODELS = {
     "dbse": ["model.encoder_hidden=16", "model.g_dim=16", "model.f_dim=8", "model.z_dim=8"],
     "fhvae": ["model.rnn_size=16", "model.z1_dim=4", "model.z2_dim=4"],
+    "beta-vae": ["model.rnn_size=16", "model.z_dim=4", "model.beta=4"],
 }
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> Path:
-    """Tiny DBSE and FHVAE runs on synthetic speech (3 + 3 speakers), trained side by side."""
+    """Tiny DBSE, FHVAE and segment beta-VAE runs on synthetic speech (3 + 3 speakers),
+    trained side by side."""
     folder = tmp_path_factory.mktemp("audio-cli")
     processes = [
         start_cli(
@@ -35,7 +37,7 @@ def runs(tmp_path_factory) -> Path:
             *sets(*TINY_DATA, *TINY_MODELS[method], "train.max_epochs=2", "train.batch_size=8"),
             cwd=folder,
         )
-        for method in ("dbse", "fhvae")
+        for method in TINY_MODELS
     ]
     for process in processes:
         result = finish(process)
@@ -84,6 +86,26 @@ def test_swap_writes_audible_wavs_and_spectrograms(runs, tmp_path) -> None:
     assert rate == 16000 and len(wave) > 1600 and np.abs(wave).max() > 1e-3
     image = Image.open(run / "swaps" / "audio-swaps.png")
     assert image.format == "PNG" and min(image.size) > 100
+
+
+def test_the_segment_beta_vae_is_scored_by_its_one_code_and_has_nothing_to_swap(
+    runs, tmp_path, capsys, monkeypatch
+) -> None:
+    run = runs / "beta-vae"
+    assert json.loads((run / "model.json").read_text())["method"] == "beta-vae"
+    result = run_cli("evaluate", str(run), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((run / "eval.json").read_text())
+    assert 0 <= report["verification/eer_dynamic"] <= 1
+    assert "verification/eer_static" not in report and "content/static->digit" not in report
+    assert 0 <= report["content/dynamic->digit"] <= 1
+    code, err = invoke(capsys, monkeypatch, "swap", str(run))
+    assert code == 2
+    assert err.strip() == (
+        "error: SegmentVAE has one code per segment and no static code; a speaker swap needs "
+        "one (train fhvae or dbse)."
+    )
+    assert not (run / "swaps").exists()
 
 
 def invoke(capsys, monkeypatch, *args: str) -> tuple[int, str]:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 import torch
-from helpers import cut_utterances
+from helpers import cut_utterances, toy_speech
 
 from unweave.errors import UnweaveError
 from unweave.metrics.verification import verification_eer
@@ -257,20 +257,6 @@ def test_config_errors_are_one_clear_sentence(settings: dict, message: str) -> N
 
 
 # ---------------------------------------------------------------------------- learning
-
-
-def toy_speech(
-    n_speakers: int, utterances: int, segments: int, phones: torch.Tensor, g: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Segments ``(n_speakers * utterances * segments, 10, 6)``: a speaker offset (std 0.4,
-    constant over the speaker's utterances) + one of 4 shared "phone" patterns (std 1.5) drawn
-    per segment + frame noise (std 0.2). Returns segments, their utterance, utterance speakers."""
-    offsets = 0.4 * torch.randn(n_speakers, 6, generator=g)
-    speaker = torch.arange(n_speakers).repeat_interleave(utterances)
-    utterance = torch.arange(len(speaker)).repeat_interleave(segments)
-    phone = torch.randint(0, len(phones), (len(utterance),), generator=g)
-    noise = 0.2 * torch.randn(len(utterance), 10, 6, generator=g)
-    return offsets[speaker[utterance]][:, None] + phones[phone] + noise, utterance, speaker
 
 
 def train_and_verify(n_mu2: int) -> tuple[float, float]:

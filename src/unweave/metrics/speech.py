@@ -78,8 +78,9 @@ def _check_finite(codes: dict[str, np.ndarray], data: SeriesData) -> None:
 def _segment_codes(
     model: torch.nn.Module, data: SeriesData, rows: np.ndarray, batch_size: int, seed: int
 ) -> dict[str, np.ndarray]:
-    """Codes of the segments ``rows``: ``static`` posterior mean ``(n, S)``, ``dynamic``
-    posterior mean and ``dynamic_sample`` (one draw), both averaged over frames ``(n, Z)``.
+    """Codes of the segments ``rows``: ``static`` posterior mean ``(n, S)`` (absent for a
+    model without a static code, e.g. the segment beta-VAE), ``dynamic`` posterior mean and
+    ``dynamic_sample`` (one draw), both averaged over frames ``(n, Z)``.
 
     Drawn under ``torch.manual_seed(seed)`` in a forked RNG (the caller's state is kept), so
     the samples, and any noise inside ``encode`` (DBSE's slot 0), repeat.
@@ -96,10 +97,11 @@ def _segment_codes(
                 raise UnweaveError(
                     f"{type(model).__name__} has no dynamic code; speech evaluation needs both."
                 )
-            parts["static"].append(latents.static.mean.cpu().numpy())
+            if latents.static is not None:
+                parts["static"].append(latents.static.mean.cpu().numpy())
             parts["dynamic"].append(latents.dynamic.mean.mean(1).cpu().numpy())
             parts["dynamic_sample"].append(latents.dynamic.sample().mean(1).cpu().numpy())
-    codes = {name: np.concatenate(values) for name, values in parts.items()}
+    codes = {name: np.concatenate(values) for name, values in parts.items() if values}
     _check_finite(codes, data)
     return codes
 
@@ -110,7 +112,8 @@ def utterance_embeddings(
 ) -> dict[str, np.ndarray]:
     """One static and one dynamic embedding per utterance, by the model's own protocol.
 
-    Returns ``static`` ``(U, S)``, ``dynamic`` ``(U, Z)``, ``speaker`` ``(U,)`` int64 and
+    Returns ``static`` ``(U, S)`` (absent without a static code), ``dynamic`` ``(U, Z)``,
+    ``speaker`` ``(U,)`` int64 and
     ``utterance`` ``(U,)`` (the ids of ``groups["utterance"]``), rows in sorted id order. A
     model with ``utterance_embeddings`` (FHVAE) gives ``mu2*`` and the mean z1; any other
     gives the mean static posterior mean and the mean of a sampled dynamic code (``seed``).
@@ -139,9 +142,11 @@ def utterance_embeddings(
         _check_finite(codes, data)
     else:
         segment = _segment_codes(model, data, np.arange(len(data)), batch_size, seed)
+        segment["dynamic"] = segment.pop("dynamic_sample")
         codes = {
-            "static": _utterance_means(segment["static"], index, len(ids)),
-            "dynamic": _utterance_means(segment["dynamic_sample"], index, len(ids)),
+            name: _utterance_means(segment[name], index, len(ids))
+            for name in ("static", "dynamic")
+            if name in segment
         }
     return {**codes, "speaker": speaker[first].astype(np.int64), "utterance": ids}
 
@@ -210,7 +215,8 @@ def speaker_verification_report(
     """Speaker-verification EERs on all pairs of test utterances, cosine scoring.
 
     Keys: ``eer_static`` (low is good), ``eer_dynamic`` (about 0.5 is good), ``eer_mfcc_mean``
-    (the :func:`mfcc_mean_baseline` on the same pairs), ``n_pairs``, ``n_target_pairs``,
+    (the :func:`mfcc_mean_baseline` on the same pairs; a model without a static code has no
+    ``eer_static``), ``n_pairs``, ``n_target_pairs``,
     ``n_test_utterances``, ``n_test_speakers``. With ``lda_dims`` also ``eer_<code>_lda`` and
     ``lda_dims_<code>``: each code projected by an LDA fitted on the *train* split's
     utterances and speakers to ``min(lda_dims, its dims)`` dimensions, and ``lda_dims``.
@@ -218,8 +224,7 @@ def speaker_verification_report(
     embedded = utterance_embeddings(model, test, batch_size, seed)
     train_mfcc = mfcc_mean_baseline(train, n_mfcc=14)[:, 1:]
     codes = {
-        "static": embedded["static"],
-        "dynamic": embedded["dynamic"],
+        **{name: embedded[name] for name in ("static", "dynamic") if name in embedded},
         "mfcc_mean": mfcc_mean_baseline(test, n_mfcc=14)[:, 1:] - train_mfcc.mean(0),
     }
     speakers = embedded["speaker"]
@@ -228,8 +233,7 @@ def speaker_verification_report(
     if lda_dims is not None:
         train_embedded = utterance_embeddings(model, train, batch_size, seed)
         train_codes = {
-            "static": train_embedded["static"],
-            "dynamic": train_embedded["dynamic"],
+            **{name: train_embedded[name] for name in codes if name in train_embedded},
             "mfcc_mean": train_mfcc - train_mfcc.mean(0),
         }
         report["lda_dims"] = int(lda_dims)
@@ -240,7 +244,7 @@ def speaker_verification_report(
             )
             report[f"eer_{name}_lda"] = result["eer"]
             report[f"lda_dims_{name}"] = dims
-    first = scored["static"]
+    first = scored["mfcc_mean"]
     report.update(
         n_pairs=first["n_pairs"],
         n_target_pairs=first["n_target"],
@@ -281,6 +285,7 @@ def content_probe_report(
     report: dict[str, float | int] = {
         f"{code}->{factor}": probe_accuracy(train_codes[code], y_train, test_codes[code], y_test)
         for code in ("dynamic", "static")
+        if code in test_codes
     }
     report[f"chance:{factor}"] = float(np.unique(y_test, return_counts=True)[1].max() / len(y_test))
     report.update(n_train=len(rows), n_test=len(y_test))

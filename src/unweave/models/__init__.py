@@ -11,6 +11,7 @@ from unweave.models.dbse import DBSE, DBSEConfig
 from unweave.models.did import DiD, DiDConfig
 from unweave.models.dsvae import DSVAE, DSVAEConfig
 from unweave.models.fhvae import FHVAE, FHVAEConfig
+from unweave.models.segment_vae import SegmentVAE, SegmentVAEConfig
 from unweave.models.series import SeriesDBSE, SeriesModel, SeriesVAE, SeriesVAEConfig
 from unweave.models.two_step import TwoStep, TwoStepConfig
 from unweave.models.v3 import V3, V3Config
@@ -20,7 +21,7 @@ from unweave.models.vae_family import BetaTCVAE, BetaVAE, FactorVAE
 MODELS: dict[str, dict[str, type]] = {
     "video": {"dbse": DBSE, "dsvae": DSVAE},
     "series": {"dbse": SeriesDBSE, "seqvae": SeriesVAE},
-    "audio": {"dbse": AudioDBSE, "fhvae": FHVAE},
+    "audio": {"dbse": AudioDBSE, "fhvae": FHVAE, "beta-vae": SegmentVAE},
     "fragments": {"v3": V3, "two-step": TwoStep},
     "images": {
         "beta-vae": BetaVAE,
@@ -55,6 +56,8 @@ __all__ = [
     "AudioDBSEConfig",
     "FHVAE",
     "FHVAEConfig",
+    "SegmentVAE",
+    "SegmentVAEConfig",
     "SequentialVAEConfig",
     "V3",
     "V3Config",

@@ -38,6 +38,7 @@ from unweave.data.audio import (
 )
 from unweave.data.timeseries import SeriesData
 from unweave.errors import UnweaveError
+from unweave.nn.gaussian import Gaussian
 from unweave.viz.plots import save_figure
 
 DYNAMIC_RANGE_DB = 80.0  # colour range of the spectrogram figures, below their loudest cell
@@ -118,7 +119,19 @@ def _static_code(model: nn.Module, x: torch.Tensor, utterance: int) -> torch.Ten
     if hasattr(model, "utterance_embeddings"):
         ids = torch.full((len(x),), utterance, dtype=torch.int64, device=x.device)
         return model.utterance_embeddings(x, ids)[0]
-    return model.encode(x).static.mean.mean(0)
+    return _static_posterior(model, x).mean.mean(0)
+
+
+def _static_posterior(model: nn.Module, x: torch.Tensor) -> Gaussian:
+    """The static posterior of segments ``x`` ``(n, T, F)``; one sentence for a model that
+    has no static code."""
+    static = model.encode(x).static
+    if static is None:
+        raise UnweaveError(
+            f"{type(model).__name__} has one code per segment and no static code; a speaker "
+            "swap needs one (train fhvae or dbse)."
+        )
+    return static
 
 
 @torch.no_grad()
@@ -420,6 +433,9 @@ def save_audio_swaps(
     the paths: three WAVs per pair, then the PNG.
     """
     out_dir = Path(out_dir)
+    with torch.no_grad():
+        first = torch.from_numpy(np.asarray(data.x[:1], dtype=np.float32))
+        _static_posterior(model, first.to(_device(model)))
     _writable_folder(out_dir)
     chosen = pick_speaker_pairs(data, n) if pairs is None else [(int(a), int(b)) for a, b in pairs]
     if not chosen:
