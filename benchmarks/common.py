@@ -7,7 +7,7 @@ import os
 import platform
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -68,19 +68,29 @@ def full_seconds_per_step(config: dict, data) -> float:
 
 
 def ensure_run(
-    method: str, data: str, root: Path | None, runs: Path, prefix: str, preset: str = "cpu"
+    method: str,
+    data: str,
+    root: Path | None,
+    runs: Path,
+    prefix: str,
+    preset: str = "cpu",
+    overrides: Sequence[str] = (),
+    name: str | None = None,
 ) -> tuple[Path, float | None]:
-    """Train ``method``'s ``preset`` on ``data`` into ``runs/<prefix>-<method>-<data>`` (with
-    ``-<preset>`` appended for a preset other than ``cpu``).
+    """Train ``method``'s ``preset`` on ``data`` (with ``overrides``, SECTION.KEY=VALUE) into
+    ``runs/<name>``, by default ``runs/<prefix>-<method>-<data>`` (with ``-<preset>``
+    appended for a preset other than ``cpu``).
 
     Returns the run and its training time in seconds, None when a finished run was reused;
     an interrupted run resumes from its last checkpoint.
     """
     suffix = "" if preset == "cpu" else f"-{preset}"
-    run = runs / f"{prefix}-{method}-{data}{suffix}"
+    run = runs / (name or f"{prefix}-{method}-{data}{suffix}")
     if (run / "model.safetensors").exists():
         return run, None
-    config = resolve(method, data, preset, root=str(root) if root else None)
+    config = resolve(
+        method, data, preset, root=str(root) if root else None, overrides=list(overrides)
+    )
     start = time.perf_counter()
     train(config, run, resume=(run / "checkpoints" / "last.ckpt").exists())
     return run, time.perf_counter() - start

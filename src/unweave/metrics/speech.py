@@ -75,7 +75,7 @@ def _check_finite(codes: dict[str, np.ndarray], data: SeriesData) -> None:
 
 
 @torch.no_grad()
-def _segment_codes(
+def segment_codes(
     model: torch.nn.Module, data: SeriesData, rows: np.ndarray, batch_size: int, seed: int
 ) -> dict[str, np.ndarray]:
     """Codes of the segments ``rows``: ``static`` posterior mean ``(n, S)`` (absent for a
@@ -141,7 +141,7 @@ def utterance_embeddings(
         }
         _check_finite(codes, data)
     else:
-        segment = _segment_codes(model, data, np.arange(len(data)), batch_size, seed)
+        segment = segment_codes(model, data, np.arange(len(data)), batch_size, seed)
         segment["dynamic"] = segment.pop("dynamic_sample")
         codes = {
             name: _utterance_means(segment[name], index, len(ids))
@@ -278,8 +278,8 @@ def content_probe_report(
     rows = np.arange(len(train))
     if max_train is not None and len(train) > max_train:
         rows = np.sort(np.random.default_rng(0).choice(len(train), max_train, replace=False))
-    train_codes = _segment_codes(model, train, rows, batch_size, seed)
-    test_codes = _segment_codes(model, test, np.arange(len(test)), batch_size, seed)
+    train_codes = segment_codes(model, train, rows, batch_size, seed)
+    test_codes = segment_codes(model, test, np.arange(len(test)), batch_size, seed)
     y_train = np.asarray(train.static[factor])[rows]
     y_test = np.asarray(test.static[factor])
     report: dict[str, float | int] = {
