@@ -13,7 +13,7 @@ beta, ``runs/robust-beta-vae-<data>-b<beta>``. Writes
 
     python benchmarks/speech_robustness.py [--data fsdd-strings] [--root ../shared/data]
         [--runs runs] [--snrs 20 10 5] [--channel-seed 0] [--betas 1 2 4 8]
-        [--fhvae-run runs/NAME]
+        [--fhvae-run runs/NAME] [--set SECTION.KEY=VALUE ...]
 """
 
 from __future__ import annotations
@@ -59,6 +59,10 @@ def main() -> None:
     parser.add_argument("--channel-seed", type=int, default=0)
     parser.add_argument("--betas", type=float, nargs="+", default=[1.0, 2.0, 4.0, 8.0])
     parser.add_argument("--fhvae-run", type=Path, help="default: RUNS/speech-fhvae-DATA")
+    parser.add_argument("--out", type=Path, default=OUT, help="the JSON to merge into")
+    parser.add_argument(
+        "--set", action="append", default=[], help="SECTION.KEY=VALUE for the beta-VAE runs"
+    )
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     data_root = args.root / FOLDERS[args.data] if args.data in FOLDERS else None
@@ -75,7 +79,7 @@ def main() -> None:
             data_root,
             args.runs,
             "robust",
-            overrides=[f"model.beta={beta:g}"],
+            overrides=[*args.set, f"model.beta={beta:g}"],
             name=f"robust-beta-vae-{args.data}-b{beta:g}",
         )
         beta_runs[beta] = run
@@ -115,8 +119,8 @@ def main() -> None:
         "eval_minutes": (time.perf_counter() - start) / 60,
         "machine": machine(),
     }
-    results = json.loads(OUT.read_text()) if OUT.exists() else {}
-    record(OUT, results, args.data, entry)
+    results = json.loads(args.out.read_text()) if args.out.exists() else {}
+    record(args.out, results, args.data, entry)
     print(markdown(args.data, entry))
 
 
@@ -130,10 +134,10 @@ def markdown(data: str, entry: dict) -> str:
     for rep, figures in entry["representations"].items():
         rises = [figures[f"rise:{n}"] for n in names[1:]]
         cells = [f"{100 * figures[f'error:{names[0]}']:.1f}"] + [
-            f"{100 * figures[f'error:{n}']:.1f} (+{100 * figures[f'rise:{n}']:.0f}%)"
+            f"{100 * figures[f'error:{n}']:.1f} ({100 * figures[f'rise:{n}']:+.0f}%)"
             for n in names[1:]
         ]
-        lines.append(f"| {rep} | " + " | ".join(cells) + f" | +{100 * np.mean(rises):.0f}% |")
+        lines.append(f"| {rep} | " + " | ".join(cells) + f" | {100 * np.mean(rises):+.0f}% |")
     return "\n".join(lines)
 
 
