@@ -20,7 +20,7 @@ from unweave.cli import main
 TINY_DATA = ["data.options.n_speakers=3", "data.options.utterances_per_speaker=4"]
 TINY_MODELS = {
     "dbse": ["model.encoder_hidden=16", "model.g_dim=16", "model.f_dim=8", "model.z_dim=8"],
-    "fhvae": ["model.rnn_size=16", "model.z1_dim=4", "model.z2_dim=4"],
+    "fhvae": ["model.rnn_size=16", "model.z1_dim=4", "model.z2_dim=4", "model.n_mu2=6"],
     "beta-vae": ["model.rnn_size=16", "model.z_dim=4", "model.beta=4"],
 }
 
