@@ -71,7 +71,7 @@ from unweave.data.timeseries import SeriesData
 from unweave.errors import UnweaveError
 from unweave.models.base import Latents, swap_codes
 from unweave.nn.gaussian import Gaussian, GaussianHead
-from unweave.settings import config_from_dict
+from unweave.settings import check_number, config_from_dict, is_number
 
 #: Variance of the prior p(mu2) = N(0, I) (both reference codes).
 MU2_PRIOR_VAR = 1.0
@@ -100,11 +100,11 @@ class FHVAEConfig:
         """Build from a dict, naming unknown keys and impossible values."""
         config = config_from_dict(cls, values, where)
         for name in ("n_features", "segment", "rnn_size", "rnn_layers", "z1_dim", "z2_dim"):
-            _check_number(where, name, getattr(config, name), whole=True, low=1)
-        _check_number(where, "n_sequences", config.n_sequences, whole=True, low=1)
-        _check_number(where, "alpha", config.alpha, whole=False, low=0)
-        _check_number(where, "n_mu2", config.n_mu2, whole=True, low=0)
-        if not _is_number(config.z2_prior_var, whole=False) or config.z2_prior_var <= 0:
+            check_number(f"{where}.{name}", getattr(config, name), whole=True, low=1)
+        check_number(f"{where}.n_sequences", config.n_sequences, whole=True, low=1)
+        check_number(f"{where}.alpha", config.alpha, low=0)
+        check_number(f"{where}.n_mu2", config.n_mu2, whole=True, low=0)
+        if not is_number(config.z2_prior_var) or config.z2_prior_var <= 0:
             raise UnweaveError(
                 f"{where}.z2_prior_var is {config.z2_prior_var!r}; expected a variance above 0 "
                 "(the paper uses 0.25)."
@@ -115,17 +115,6 @@ class FHVAEConfig:
                 f"({config.n_sequences}), or 0 for one table row per sequence."
             )
         return config
-
-
-def _is_number(value: Any, whole: bool) -> bool:
-    kinds = (int, np.integer) if whole else (int, float, np.integer, np.floating)
-    return isinstance(value, kinds) and not isinstance(value, bool)
-
-
-def _check_number(where: str, name: str, value: Any, whole: bool, low: float) -> None:
-    if not _is_number(value, whole) or value < low:
-        kind = "a whole number" if whole else "a number"
-        raise UnweaveError(f"{where}.{name} is {value!r}; expected {kind} of at least {low}.")
 
 
 def log_normal(x: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
