@@ -3,8 +3,11 @@ channel, the training split clean (FHVAE's robustness protocol)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+import soundfile as sf
 from scipy.signal import freqz
 
 from unweave.data.conditions import EQ_RANGE_DB, TestCondition, equaliser
@@ -69,17 +72,31 @@ def test_a_bad_condition_is_one_sentence_before_anything_is_built(
     assert not fresh_cache.exists() or not any(fresh_cache.iterdir())
 
 
-def test_only_the_test_split_changes_and_it_is_normalised_as_the_clean_one(fresh_cache) -> None:
-    tiny = {"n_speakers": 2, "utterances_per_speaker": 2, "features": "fbank"}
-    clean = {s: load_audio_data("synthetic-speech", s, **tiny) for s in ("train", "test")}
+def tiny_fsdd(folder: Path) -> Path:
+    """2 speakers x 2 digits x takes 0-6 as 8 kHz tones of 0.4 s (takes 0-4: the test split)."""
+    seconds = np.arange(int(0.4 * 8000)) / 8000
+    for s, speaker in enumerate(("ann", "bob")):
+        for digit in (1, 7):
+            for take in range(7):
+                wave = 0.3 * np.sin(2 * np.pi * (200 + 150 * s + 40 * digit + 5 * take) * seconds)
+                path = folder / f"{digit}_{speaker}_{take}.wav"
+                sf.write(path, wave.astype(np.float32), 8000, subtype="PCM_16")
+    return folder
+
+
+def test_only_the_test_split_changes_and_it_is_normalised_as_the_clean_one(
+    tmp_path: Path, fresh_cache
+) -> None:
+    root = tiny_fsdd(tmp_path)
+    clean = {s: load_audio_data("fsdd", s, root, features="fbank") for s in ("train", "test")}
     noisy = {
-        s: load_audio_data("synthetic-speech", s, **tiny, test_snr_db=0, test_channel_seed=0)
+        s: load_audio_data("fsdd", s, root, features="fbank", test_snr_db=0, test_channel_seed=0)
         for s in ("train", "test")
     }
     np.testing.assert_array_equal(noisy["train"].x, clean["train"].x)
     np.testing.assert_array_equal(noisy["test"].meta["mean"], clean["test"].meta["mean"])
     assert noisy["test"].x.shape == clean["test"].x.shape
-    # White noise at 0 dB fills the quiet high bins: their log-mel energy rises.
+    # White noise at 0 dB fills the bins above the tones: their log-mel energy rises.
     rise = noisy["test"].x[..., 60:].mean() - clean["test"].x[..., 60:].mean()
     assert rise > 0.5
     assert noisy["test"].meta["condition"] == "noise 0 dB + channel 0"
