@@ -46,18 +46,13 @@ class RandomSegments(torch.utils.data.Dataset):
         #: Stored segments per utterance ``(U,)``: a pass draws as many.
         self.counts = np.bincount(utterance)
         first = np.concatenate([[0], np.cumsum(self.counts)[:-1]])
-        x = np.asarray(data.x, dtype=np.float32)
         # Utterance frames: the first segment whole, then the last `shift` frames of each next.
-        later = np.ones(len(utterance), dtype=bool)
-        later[first] = False
-        frames_of = np.where(later, shift, segment)  # frames each stored row adds
+        frames_of = np.full(len(utterance), shift)  # frames each stored row adds
+        frames_of[first] = segment
         starts_in_flat = np.concatenate([[0], np.cumsum(frames_of)[:-1]])
-        flat = np.empty((int(frames_of.sum()), x.shape[2]), dtype=np.float32)
-        for row in range(len(utterance)):
-            flat[starts_in_flat[row] : starts_in_flat[row] + frames_of[row]] = x[
-                row, segment - frames_of[row] :
-            ]
-        self.frames = torch.from_numpy(flat)
+        row = np.repeat(np.arange(len(utterance)), frames_of)
+        frame = segment - frames_of[row] + np.arange(len(row)) - starts_in_flat[row]
+        self.frames = torch.from_numpy(np.asarray(data.x[row, frame], dtype=np.float32))
         self.segment = int(segment)
         self.first_frame = starts_in_flat[first]
         self.n_starts = (self.counts - 1) * shift + 1

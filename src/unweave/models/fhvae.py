@@ -141,6 +141,31 @@ def reset_lstm(rnn: nn.LSTM) -> None:
             bias[hidden : 2 * hidden] = 1.0
 
 
+def final_hidden(rnn: nn.LSTM, inputs: torch.Tensor) -> torch.Tensor:
+    """The final ``h`` of every layer of ``rnn`` over ``inputs`` ``(B, T, D)``, concatenated:
+    ``(B, layers * hidden)`` (ScalableFHVAE's summary of a segment)."""
+    _, (h, _) = rnn(inputs)
+    return h.transpose(0, 1).reshape(inputs.shape[0], -1)
+
+
+def decode_segments(
+    rnn: nn.LSTM, head: GaussianHead, codes: torch.Tensor, segment: int
+) -> Gaussian:
+    """``rnn`` fed ``codes`` ``(B, D)`` at each of ``segment`` frames, then ``head`` per frame:
+    a diagonal Gaussian over ``(B, segment, F)``."""
+    out, _ = rnn(codes[:, None].expand(-1, segment, -1))
+    return head(out)
+
+
+def check_segment_shape(x: torch.Tensor, segment: int, n_features: int, who: str) -> None:
+    """One sentence unless ``x`` is ``(B, segment, n_features)``; ``who`` names the model."""
+    if x.ndim != 3 or tuple(x.shape[1:]) != (segment, n_features):
+        raise UnweaveError(
+            f"{who} takes segments of shape (B, {segment}, {n_features}) (model.segment "
+            f"frames of model.n_features features); got {tuple(x.shape)}."
+        )
+
+
 def reset_head(head: GaussianHead) -> None:
     """Xavier-uniform weights and zero biases (the reference's Gaussian layers)."""
     for linear in (head.mean, head.logvar):
@@ -310,12 +335,7 @@ class FHVAE(nn.Module):
         return batch["x"].float(), batch["sequence"].long()
 
     def check_input(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> None:
-        c = self.config
-        if x.ndim != 3 or tuple(x.shape[1:]) != (c.segment, c.n_features):
-            raise UnweaveError(
-                f"FHVAE takes segments of shape (B, {c.segment}, {c.n_features}) (model.segment "
-                f"frames of model.n_features features); got {tuple(x.shape)}."
-            )
+        check_segment_shape(x, self.config.segment, self.config.n_features, "FHVAE")
         if mask is not None and (mask.shape != x.shape or not bool(mask.all())):
             raise UnweaveError(
                 "FHVAE takes fully observed features; the mask must have the shape of x and be "
@@ -324,26 +344,19 @@ class FHVAE(nn.Module):
 
     # ------------------------------------------------------------------ the networks
 
-    @staticmethod
-    def _summary(rnn: nn.LSTM, inputs: torch.Tensor) -> torch.Tensor:
-        """The final ``h`` of every layer, concatenated: ``(B, layers * hidden)``."""
-        _, (h, _) = rnn(inputs)
-        return h.transpose(0, 1).reshape(inputs.shape[0], -1)
-
     def encode_z2(self, x: torch.Tensor) -> Gaussian:
         """``q(z2|x)`` over ``(B, z2_dim)``."""
-        return self.z2_head(self._summary(self.z2_rnn, x))
+        return self.z2_head(final_hidden(self.z2_rnn, x))
 
     def encode_z1(self, x: torch.Tensor, z2: torch.Tensor) -> Gaussian:
         """``q(z1|x, z2)`` over ``(B, z1_dim)``; ``z2`` ``(B, z2_dim)`` is fed at every frame."""
         inputs = torch.cat([x, z2[:, None].expand(-1, x.shape[1], -1)], dim=-1)
-        return self.z1_head(self._summary(self.z1_rnn, inputs))
+        return self.z1_head(final_hidden(self.z1_rnn, inputs))
 
     def decoder(self, z1: torch.Tensor, z2: torch.Tensor) -> Gaussian:
         """``p(x|z1, z2)``: a diagonal Gaussian over ``(B, segment, n_features)``."""
-        codes = torch.cat([z1, z2], dim=-1)[:, None].expand(-1, self.config.segment, -1)
-        out, _ = self.decoder_rnn(codes)
-        return self.decoder_head(out)
+        codes = torch.cat([z1, z2], dim=-1)
+        return decode_segments(self.decoder_rnn, self.decoder_head, codes, self.config.segment)
 
     # ------------------------------------------------------------------ the model contract
 

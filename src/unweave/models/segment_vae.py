@@ -28,7 +28,14 @@ from torch import nn
 from unweave.data.timeseries import SeriesData
 from unweave.errors import UnweaveError
 from unweave.models.base import Latents
-from unweave.models.fhvae import log_normal, reset_head, reset_lstm
+from unweave.models.fhvae import (
+    check_segment_shape,
+    decode_segments,
+    final_hidden,
+    log_normal,
+    reset_head,
+    reset_lstm,
+)
 from unweave.nn.gaussian import Gaussian, GaussianHead
 from unweave.settings import check_number, config_from_dict
 
@@ -84,22 +91,15 @@ class SegmentVAE(nn.Module):
 
     def check_input(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> None:
         c = self.config
-        if x.ndim != 3 or tuple(x.shape[1:]) != (c.segment, c.n_features):
-            raise UnweaveError(
-                f"The segment beta-VAE takes segments of shape (B, {c.segment}, "
-                f"{c.n_features}) (model.segment frames of model.n_features features); got "
-                f"{tuple(x.shape)}."
-            )
+        check_segment_shape(x, c.segment, c.n_features, "The segment beta-VAE")
 
     def encode_z(self, x: torch.Tensor) -> Gaussian:
         """``q(z|x)`` over ``(B, z_dim)``."""
-        _, (h, _) = self.encoder_rnn(x)
-        return self.z_head(h.transpose(0, 1).reshape(len(x), -1))
+        return self.z_head(final_hidden(self.encoder_rnn, x))
 
     def decoder(self, z: torch.Tensor) -> Gaussian:
         """``p(x|z)``: a diagonal Gaussian over ``(B, segment, n_features)``."""
-        out, _ = self.decoder_rnn(z[:, None].expand(-1, self.config.segment, -1))
-        return self.decoder_head(out)
+        return decode_segments(self.decoder_rnn, self.decoder_head, z, self.config.segment)
 
     def encode(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> Latents:
         """Segments ``(B, T, F)`` -> no static code and ``q(z|x)`` as the dynamic code
