@@ -21,12 +21,14 @@ from pathlib import Path
 
 from common import benchmark_methods
 
+from unweave.data.registry import AUDIO_LOADERS
 from unweave.metrics.speech import content_probe_report, speaker_verification_report
 from unweave.training.run import load_run_data
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "speech_eer.json"
-FOLDERS = {"fsdd": "fsdd", "fsdd-strings": "fsdd"}
+#: Speech set -> its folder under --root (the registry's own table).
+FOLDERS = {name: entry.data_folder for name, entry in AUDIO_LOADERS.items() if entry.data_folder}
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from common import ensure_run, machine, record
+from speech_eer import FOLDERS
 
 import unweave
 from unweave.data.conditions import TestCondition
@@ -38,7 +39,6 @@ from unweave.training.run import read_run_config
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "speech_robustness.json"
-FOLDERS = {"fsdd": "fsdd", "fsdd-strings": "fsdd"}
 
 
 def code_of(model: torch.nn.Module) -> Representation:
