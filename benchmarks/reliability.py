@@ -32,6 +32,7 @@ KINDS: dict[str, list[str]] = {
         "tests/training/test_run.py::test_a_run_killed_mid_way_resumes_from_its_last_epoch",
         "tests/training/test_run.py::test_a_run_stopped_before_its_first_checkpoint_starts_over",
         "tests/training/test_run.py::test_resume_refuses_a_setting_the_checkpoint_cannot_take",
+        "tests/training/test_run.py::test_a_run_without_kept_checkpoints_resumes_with_some",
     ],
     "NaN and divergence": [
         "tests/training/test_exact_resume.py::"

@@ -87,6 +87,13 @@ def test_overrides_are_parsed_as_yaml():
         ("train.max_steps=0", r"train\.max_steps is 0; expected an integer >= 1, or -1"),
         ("train.max_steps=2.5", r"train\.max_steps is 2\.5; expected an integer >= 1, or -1"),
         ("train.seed=-1", r"train\.seed is -1; expected an integer >= 0"),
+        *(
+            (
+                f"train.keep_checkpoints_at={bad}",
+                r"train\.keep_checkpoints_at is .*; expected a list",
+            )
+            for bad in ("x", "[0]", "[1.5]", "true", "[true]", "500")
+        ),
         ("train.seed=abc", r"train\.seed is 'abc'; expected an integer >= 0"),
         ("train.drop_last=maybe", r"train\.drop_last is 'maybe'; expected true or false"),
         ("train.log_every_n_steps=0", r"train\.log_every_n_steps is 0; expected an integer"),

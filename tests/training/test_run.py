@@ -264,3 +264,37 @@ def test_resume_refuses_a_setting_the_checkpoint_cannot_take(tmp_path):
         train(faster, tmp_path / "run", resume=True, train_data=data, **QUIET)
     longer = merge(config, {"train": {"max_epochs": 2}})  # a longer run is a resume's purpose
     train(longer, tmp_path / "run", resume=True, train_data=data, **QUIET)
+
+
+def test_checkpoints_are_kept_at_the_chosen_steps_with_their_training_time(tmp_path):
+    from unweave.training.milestones import checkpoint_seconds, kept_checkpoints
+
+    data = random_clips()  # 3 steps per epoch
+    config = tiny_config(epochs=3, extra=("train.keep_checkpoints_at=[2,5,100]",))
+    run = train(config, tmp_path / "run", train_data=data, **QUIET)
+    kept = kept_checkpoints(run / "checkpoints")
+    assert list(kept) == [2, 5]
+    states = [torch.load(kept[step], weights_only=True) for step in (2, 5)]
+    assert [s["global_step"] for s in states] == [2, 5]
+    last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    seconds = [checkpoint_seconds(s) for s in (*states, last)]
+    assert 0 < seconds[0] < seconds[1] < seconds[2]
+    # Stopped after one epoch and resumed: the same steps are kept, and the clock goes on.
+    stopped = merge(config, {"train": {"max_epochs": 1}})
+    train(stopped, tmp_path / "resumed", train_data=data, **QUIET)
+    first = checkpoint_seconds(
+        torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=True)
+    )
+    train(config, tmp_path / "resumed", resume=True, train_data=data, **QUIET)
+    resumed = tmp_path / "resumed" / "checkpoints"
+    assert list(kept_checkpoints(resumed)) == [2, 5]
+    assert checkpoint_seconds(torch.load(resumed / "step-5.ckpt", weights_only=True)) > first
+
+
+def test_a_run_without_kept_checkpoints_resumes_with_some(tmp_path):
+    data = random_clips()
+    config = tiny_config(epochs=1)
+    run = train(config, tmp_path / "run", train_data=data, **QUIET)
+    longer = merge(config, {"train": {"max_epochs": 2, "keep_checkpoints_at": [4]}})
+    train(longer, run, resume=True, train_data=data, **QUIET)
+    assert [p.name for p in sorted((run / "checkpoints").iterdir())] == ["last.ckpt", "step-4.ckpt"]

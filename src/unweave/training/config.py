@@ -44,6 +44,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # > 0: rewrite the checkpoint every that many steps instead (for runs whose epochs are
         # long, e.g. the 11,520 steps of a dSprites epoch); a resumed run continues mid-epoch.
         "checkpoint_every_n_steps": 0,
+        # Steps at which to keep a checkpoint for good (checkpoints/step-<N>.ckpt), e.g.
+        # [500, 1000, 2000]: 'unweave evaluate --checkpoints all' scores each one.
+        "keep_checkpoints_at": [],
         "log_every_n_steps": 10,
         # true: the loss is run through torch.compile (models trained by the plain loop;
         # it pays only where its compile time is earned back: docs/performance.md).
@@ -209,6 +212,12 @@ def check_run_settings(full: dict[str, Any]) -> None:
     check_number(
         "train.checkpoint_every_n_steps", train["checkpoint_every_n_steps"], whole=True, low=0
     )
+    kept = train["keep_checkpoints_at"]
+    if not isinstance(kept, list) or not all(is_number(s, whole=True) and s >= 1 for s in kept):
+        raise UnweaveError(
+            f"train.keep_checkpoints_at is {kept!r}; expected a list of steps >= 1, e.g. "
+            "[500, 1000, 2000]."
+        )
     if not is_number(train["max_steps"], whole=True) or not (
         train["max_steps"] == -1 or train["max_steps"] >= 1
     ):

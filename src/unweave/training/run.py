@@ -1,7 +1,8 @@
 """A training run: its folder, its Trainer, resuming, and the export at the end.
 
 ``runs/<name>/`` holds ``config.yaml`` (the resolved config), ``env.json`` (versions, seed,
-hardware), ``checkpoints/`` (``last.ckpt`` always), ``metrics.csv``, ``tensorboard/`` and, when
+hardware), ``checkpoints/`` (``last.ckpt`` always; ``step-<N>.ckpt`` at the steps of
+``train.keep_checkpoints_at``), ``metrics.csv``, ``tensorboard/`` and, when
 training finishes, ``model.safetensors`` + ``model.json``.
 """
 
@@ -37,6 +38,7 @@ from unweave.export import export_model
 from unweave.paths import check_writable_folder, os_error_sentence
 from unweave.training.datamodule import SequenceDataModule
 from unweave.training.guards import FiniteGuard
+from unweave.training.milestones import KeepCheckpoints, TrainingClock
 from unweave.training.module import build_module
 
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
@@ -186,7 +188,7 @@ def build_trainer(
     # checkpoint_every_n_steps steps). Since Lightning 2.6, save_last=True writes "last" only
     # when a top-k file was saved in the same step, so save_top_k=0 with save_last=True never
     # wrote it mid-run; the latest (top-1, no monitor) checkpoint under the name "last" does.
-    every_steps = train["checkpoint_every_n_steps"]
+    every_steps, kept = train["checkpoint_every_n_steps"], train["keep_checkpoints_at"]
     checkpoint = ModelCheckpoint(
         dirpath=run_dir / LAST_CHECKPOINT.parent,
         filename=LAST_CHECKPOINT.stem,
@@ -209,6 +211,8 @@ def build_trainer(
             checkpoint,
             RNGStateCheckpoint(),
             FiniteGuard(run_dir / LAST_CHECKPOINT),
+            TrainingClock(),
+            *([KeepCheckpoints(run_dir / LAST_CHECKPOINT.parent, kept)] if kept else []),
             *extra_callbacks,
         ],
         "logger": [
@@ -232,6 +236,7 @@ RESUMABLE = (
     "train.log_every_n_steps",
     "train.checkpoint_every_n_epochs",
     "train.checkpoint_every_n_steps",
+    "train.keep_checkpoints_at",
     "train.compile",
     "trainer.",
     "data.root",
