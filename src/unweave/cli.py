@@ -392,14 +392,6 @@ def downstream(
     typer.echo(format_results(results))
 
 
-METRIC_GROUPS = {
-    "video": ("probes", "judge", "classic"),
-    "audio": ("verification", "content"),
-    "fragments": ("content_style",),
-    "images": ("classic",),
-}
-
-
 @app.command()
 def evaluate(
     run: Annotated[Path, typer.Argument(help="A run folder written by 'unweave train'.")],
@@ -408,7 +400,16 @@ def evaluate(
         typer.Option(
             help="Comma-separated metric groups: probes, judge, classic for video (default: "
             "all three); verification, content for speech (default: both); content_style for "
-            "fragments."
+            "fragments; classic for images; probes, downstream for series (default: both)."
+        ),
+    ] = None,
+    checkpoints: Annotated[
+        str | None,
+        typer.Option(
+            help="Score training checkpoints instead of the exported model, each into "
+            "RUN/evals/step-N.json: 'all' (every step-N.ckpt kept by "
+            "train.keep_checkpoints_at, then last.ckpt), 'last', or steps such as 930,1860. "
+            "Works on a run still training."
         ),
     ] = None,
     root: RootOption = None,
@@ -437,82 +438,57 @@ def evaluate(
             "'fast' (small samples)."
         ),
     ] = "reference",
-    seed: Annotated[int, typer.Option(help="Images: seed of the metrics' draws.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the metrics' random draws.")] = 0,
 ) -> None:
-    """Evaluate a run; merges the figures into RUN/eval.json and prints them."""
+    """Evaluate a run (or its checkpoints); merges the figures into RUN/eval.json (or
+    RUN/evals/step-N.json) and prints them."""
     from unweave.atomic import update_json
+    from unweave.data.registry import data_modality
+    from unweave.evaluation import (
+        Evaluation,
+        EvaluationSettings,
+        metric_groups,
+        score_checkpoints,
+    )
     from unweave.export import load
-    from unweave.judges.train import load_judge
-    from unweave.metrics.probes import classic_report, probe_report
-    from unweave.metrics.sequential import check_judge, sequential_protocol
-    from unweave.metrics.speech import content_probe_report, speaker_verification_report
-    from unweave.training.run import load_run_data, read_run_config
+    from unweave.training.milestones import select_checkpoints
+    from unweave.training.run import read_run_config
 
-    judge_training = {"epochs": judge_epochs, "batch_size": judge_batch_size}
-    model = load(run)
-    allowed = METRIC_GROUPS.get(model.modality)
-    if allowed is None:
-        raise UnweaveError(
-            f"{run} holds a {model.modality} model; evaluate it with 'unweave probe'."
-        )
-    groups = [g.strip() for g in (metrics or ",".join(allowed)).split(",") if g.strip()]
-    unknown = [g for g in groups if g not in allowed]
-    if unknown or not groups:
-        raise UnweaveError(
-            f"Unknown metric group '{(unknown or [''])[0]}' for {model.modality} models; "
-            f"expected some of: {', '.join(allowed)}."
-        )
-    test = load_run_data(run, "test", root)
-    results: dict[str, float] = {}
-    if "judge" in groups:  # checked first: it fails fast when no judge is cached
-        data = dict(read_run_config(run)["data"])
-        data["root"] = str(root) if root else data.get("root")
-        judge, info = load_judge(
-            data,
-            model.config.image_size,
-            judge_training,
-            hint=f"unweave judge train --run {run}",
-            source=judge_source,
-        )
-        check_judge(judge, info, model, test)
+    if checkpoints is None:
+        model = load(run)
+        config, modality = read_run_config(run), model.modality
+    else:
+        paths = select_checkpoints(run, checkpoints)
+        config = read_run_config(run)
+        modality = data_modality(config["data"]["name"])
+    groups = metric_groups(modality, metrics, run)
+    settings = EvaluationSettings(
+        niter=niter, batch_size=batch_size,
+        judge_training={"epochs": judge_epochs, "batch_size": judge_batch_size},
+        judge_source=judge_source, lda_dims=lda_dims, metric_preset=metric_preset, seed=seed,
+    )  # fmt: skip
+    image_size = config["model"].get("image_size")
+    evaluation = Evaluation(run, modality, groups, settings, root, image_size)
+    if checkpoints is None:
+        figure, path = run / "codebook.png", run / "eval.json"
+        results = evaluation.score(model, figure)
+        note = update_json(path, results)
+        if note:
+            typer.echo(note, err=True)
+        _print_figures(results, path, figure)
+        return
+    for out, figures in score_checkpoints(evaluation, paths):
+        step, seconds = figures.pop("step"), figures.pop("elapsed_s")
+        minutes = "" if seconds is None else f", {seconds / 60:.1f} min of training"
+        typer.echo(f"\nstep {step}{minutes}")
+        _print_figures(figures, out, out.parent / f"codebook-step-{step}.png")
 
-    # Every group but the judge protocol also reads the training split: load it once.
-    needs_train = bool(set(groups) - {"judge"}) and model.modality != "images"
-    train_data = load_run_data(run, "train", root) if needs_train else None
-    if "verification" in groups:
-        report = speaker_verification_report(model, train_data, test, lda_dims=lda_dims)
-        results.update({f"verification/{k}": v for k, v in report.items()})
-    if "content" in groups:
-        report = content_probe_report(model, train_data, test)
-        results.update({f"content/{k}": v for k, v in report.items()})
-    if "content_style" in groups:
-        from unweave.metrics.fragments import content_style_evaluation
 
-        ood = load_run_data(run, "ood", root)
-        figure = run / "codebook.png"
-        report = content_style_evaluation(model, train_data, test, ood, figure=figure)
-        results.update(report)
-        if "codebook/purity" in report:
-            typer.echo(f"codebook confusion matrix: {figure}")
-    if "probes" in groups:
-        report = probe_report(model, train_data, test)
-        results.update({f"probe/{k}": v for k, v in report.items()})
-    if "classic" in groups and model.modality == "images":
-        from unweave.metrics.images import ground_truth_report
-
-        report = ground_truth_report(model, test, seed=seed, preset=metric_preset)
-        results.update({f"classic/{k}": v for k, v in report.items()})
-    elif "classic" in groups:
-        report = classic_report(model, train_data, test)
-        results.update({f"classic/{k}": v for k, v in report.items()})
-    if "judge" in groups:
-        report = sequential_protocol(model, judge, test, niter=niter, batch_size=batch_size)
-        results.update({f"judge/{k}": v for k, v in report.items()})
-        results["judge/published"] = float(judge_source == "published")  # which judge scored
-    path = run / "eval.json"
-    note = update_json(path, results)
-    if note:
-        typer.echo(note, err=True)
+def _print_figures(results: dict[str, float], path: Path, figure: Path) -> None:
+    """Print ``results`` (written to ``path``), each ``name_std`` beside its ``name``
+    (``figure``: the codebook's, if drawn)."""
+    if "codebook/purity" in results:
+        typer.echo(f"codebook confusion matrix: {figure}")
     width = max(len(k) for k in results)
     for key, value in results.items():
         if not key.endswith("_std"):
@@ -521,6 +497,41 @@ def evaluate(
                 f"{key:<{width}}  {value:.4f}" + (f" +- {std:.4f}" if std is not None else "")
             )
     typer.echo(f"written to {path}")
+
+
+@app.command()
+def curve(
+    runs: Annotated[
+        list[Path], typer.Argument(help="Run folders scored by 'evaluate --checkpoints'.")
+    ],
+    metric: Annotated[
+        str, typer.Option(help="A figure of RUN/evals/step-N.json, e.g. probe/static->level.")
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="PNG path (default FIRST_RUN/curve-METRIC.png); the JSON goes beside."),
+    ] = None,
+) -> None:
+    """Plot a figure against training steps and minutes, one line per run (PNG + JSON)."""
+    from unweave.atomic import write_atomic
+    from unweave.viz.curves import curve_figure, read_curve
+    from unweave.viz.plots import save_figure
+
+    _check_out(out)
+    names = [run.name for run in runs]
+    labels = names if len(set(names)) == len(names) else [str(run) for run in runs]
+    curves = {label: read_curve(run, metric) for label, run in zip(labels, runs, strict=True)}
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in metric)
+    png = out or runs[0] / f"curve-{safe}.png"
+    save_figure(curve_figure(curves, metric), png)
+    table = png.with_suffix(".json")
+    write_atomic(table, json.dumps({"metric": metric, "runs": curves}, indent=1))
+    for label, points in curves.items():
+        typer.echo(label)
+        for p in points:
+            minutes = "" if p["minutes"] is None else f"{p['minutes']:8.1f} min"
+            typer.echo(f"  step {p['step']:>7}  {minutes}  {metric} {p['value']:.4f}")
+    typer.echo(f"written to {png} and {table}")
 
 
 @app.command()

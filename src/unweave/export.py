@@ -75,11 +75,37 @@ def load(run_dir: str | Path, device: str | torch.device = "cpu") -> torch.nn.Mo
         state = load_file(str(weights), device=str(device))
     except (SafetensorError, OSError, ValueError) as err:
         raise UnweaveError(f"{weights} is not a readable safetensors file ({err}).") from None
+    load_weights(model, state, f"{weights} does not match the model described in model.json")
+    return model.to(device).eval()
+
+
+def load_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], mismatch: str) -> None:
+    """Load ``state`` into ``model``; a missing, extra or misshapen weight is one sentence:
+    ``mismatch``, then torch's first line about it."""
     try:
         model.load_state_dict(state)
     except RuntimeError as err:
         first = str(err).splitlines()[1].strip() if "\n" in str(err) else str(err)
-        raise UnweaveError(
-            f"{weights} does not match the model described in model.json ({first})."
-        ) from None
-    return model.to(device).eval()
+        raise UnweaveError(f"{mismatch} ({first}).") from None
+
+
+def load_checkpoint(
+    run_dir: str | Path, checkpoint: str | Path, device: str | torch.device = "cpu"
+) -> tuple[torch.nn.Module, int, float | None]:
+    """The model of one training checkpoint of ``run_dir`` in eval mode, with the global step
+    it was saved at and its training seconds (None when it stored none); the model is built
+    from the run's ``config.yaml``, so a run still training can be scored. No pickle runs."""
+    from unweave.data.registry import data_modality
+    from unweave.training.milestones import checkpoint_seconds
+    from unweave.training.run import read_checkpoint, read_run_config
+
+    config = read_run_config(run_dir)
+    model = build_model(config["method"], config["model"], data_modality(config["data"]["name"]))
+    state = read_checkpoint(Path(checkpoint))
+    weights = {
+        k[len("model.") :]: v for k, v in state["state_dict"].items() if k.startswith("model.")
+    }
+    where = Path(run_dir) / "config.yaml"
+    load_weights(model, weights, f"Checkpoint {checkpoint} does not hold the model of {where}")
+    step = int(state.get("global_step", 0))
+    return model.to(device).eval(), step, checkpoint_seconds(state)

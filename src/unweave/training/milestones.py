@@ -17,6 +17,8 @@ from typing import Any
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
 
+from unweave.errors import UnweaveError
+
 KEPT_PATTERN = re.compile(r"step-(\d+)\.ckpt")
 
 
@@ -49,7 +51,8 @@ class KeepCheckpoints(Callback):
     def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
         step = trainer.global_step
         if any(self.previous_step < kept <= step for kept in self.steps):
-            trainer.save_checkpoint(self.checkpoint_dir / kept_checkpoint_name(step))
+            path = self.checkpoint_dir / kept_checkpoint_name(step)
+            trainer.save_checkpoint(path, weights_only=False)  # with the clock: full state
         self.previous_step = step
 
 
@@ -79,3 +82,44 @@ def checkpoint_seconds(checkpoint: dict[str, Any]) -> float | None:
     """The training seconds a checkpoint's :class:`TrainingClock` stored (None: none stored)."""
     state = (checkpoint.get("callbacks") or {}).get(TrainingClock.__qualname__)
     return None if state is None else float(state["elapsed_s"])
+
+
+def select_checkpoints(run_dir: Path, which: str) -> list[Path]:
+    """The checkpoints of ``run_dir`` that ``which`` names: ``all`` (every kept
+    ``step-<N>.ckpt``, then ``last.ckpt``), ``last``, or steps such as ``930,1860``."""
+    folder = Path(run_dir) / "checkpoints"
+    kept, last = kept_checkpoints(folder), folder / "last.ckpt"
+    if not kept and not last.exists():
+        raise UnweaveError(
+            f"Run {run_dir} has no checkpoints ({folder} is missing or empty); expected a run "
+            "folder written by 'unweave train'."
+        )
+    keep_hint = (
+        "train with --set 'train.keep_checkpoints_at=[STEP,...]' (or resume it with a larger "
+        "train.max_epochs and that setting) to keep some"
+    )
+    if which == "last":
+        if not last.exists():
+            raise UnweaveError(f"Run {run_dir} has no {last.name} in {folder}.")
+        return [last]
+    if which == "all":
+        if not kept:
+            raise UnweaveError(
+                f"Run {run_dir} keeps no checkpoints besides {last.name}; {keep_hint}."
+            )
+        return [*kept.values(), *([last] if last.exists() else [])]
+    steps = []
+    for part in which.split(","):
+        if not part.strip().isdigit():
+            raise UnweaveError(
+                f"--checkpoints '{which}': '{part.strip()}' is not a step; expected all, last, "
+                "or steps such as 930,1860."
+            )
+        steps.append(int(part))
+    missing = [s for s in steps if s not in kept]
+    if missing:
+        have = ", ".join(map(str, kept)) or f"none; {keep_hint}"
+        raise UnweaveError(
+            f"Run {run_dir} has no checkpoint kept at step {missing[0]}; kept steps: {have}."
+        )
+    return [kept[s] for s in steps]

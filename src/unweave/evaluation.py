@@ -1,0 +1,199 @@
+"""What ``unweave evaluate`` scores: the metric groups of each modality, the data and judge
+they read (loaded once for any number of checkpoints), and the figures of one model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from unweave.errors import UnweaveError
+
+#: Modality -> its metric groups, the default being all of them.
+METRIC_GROUPS = {
+    "video": ("probes", "judge", "classic"),
+    "audio": ("verification", "content"),
+    "fragments": ("content_style",),
+    "images": ("classic",),
+    "series": ("probes", "downstream"),
+}
+
+
+def metric_groups(modality: str, metrics: str | None, run: Path) -> list[str]:
+    """The groups a comma-separated ``metrics`` names (default: all of ``modality``'s)."""
+    allowed = METRIC_GROUPS.get(modality)
+    if allowed is None:
+        raise UnweaveError(
+            f"{run} holds a {modality} model, which 'unweave evaluate' cannot score."
+        )
+    groups = [g.strip() for g in (metrics or ",".join(allowed)).split(",") if g.strip()]
+    unknown = [g for g in groups if g not in allowed]
+    if unknown or not groups:
+        raise UnweaveError(
+            f"Unknown metric group '{(unknown or [''])[0]}' for {modality} models; "
+            f"expected some of: {', '.join(allowed)}."
+        )
+    return groups
+
+
+@dataclass
+class EvaluationSettings:
+    """The options of ``unweave evaluate`` that shape the figures."""
+
+    niter: int = 5
+    batch_size: int = 128
+    judge_training: dict[str, int] | None = None
+    judge_source: str = "trained"
+    lda_dims: int | None = None
+    metric_preset: str = "reference"
+    seed: int = 0
+
+
+class Evaluation:
+    """The data (and judge) of a run's evaluation, loaded once; :meth:`score` gives the
+    figures of any model of the run (the exported one, or each kept checkpoint)."""
+
+    def __init__(
+        self,
+        run: Path,
+        modality: str,
+        groups: list[str],
+        settings: EvaluationSettings,
+        root: Path | None = None,
+        image_size: int | None = None,
+    ) -> None:
+        from unweave.training.run import load_run_data, read_run_config
+
+        self.run, self.modality, self.groups, self.settings = run, modality, groups, settings
+        self.data_name = read_run_config(run)["data"]["name"]
+        self.test = load_run_data(run, "test", root)
+        self.judge = self.judge_info = None
+        if "judge" in groups:  # loaded first: it fails fast when no judge is cached
+            from unweave.judges.train import load_judge
+
+            data = dict(read_run_config(run)["data"])
+            data["root"] = str(root) if root else data.get("root")
+            self.judge, self.judge_info = load_judge(
+                data,
+                image_size,
+                settings.judge_training or {"epochs": 4, "batch_size": 128},
+                hint=f"unweave judge train --run {run}",
+                source=settings.judge_source,
+            )
+        # Every group but the judge protocol also reads the training split: load it once.
+        needs_train = bool(set(groups) - {"judge"}) and modality != "images"
+        self.train = load_run_data(run, "train", root) if needs_train else None
+        self.ood = load_run_data(run, "ood", root) if "content_style" in groups else None
+        self.checked_judge = False
+
+    def score(self, model: torch.nn.Module, figure: Path | None = None) -> dict[str, float]:
+        """Every group's figures for ``model``, keyed ``group/name`` (``figure``: where the
+        content-style group draws its codebook confusion matrix). The torch draws (posterior
+        samples, a decoder's noise) start from the settings' seed: a model scores the same
+        figures whether it is scored alone or as one checkpoint of many."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.settings.seed)
+            return self.score_groups(model, figure)
+
+    def score_groups(self, model: torch.nn.Module, figure: Path | None) -> dict[str, float]:
+        """:meth:`score` without fixing the seed."""
+        groups, train, test, results = self.groups, self.train, self.test, {}
+        if self.judge is not None and not self.checked_judge:
+            from unweave.metrics.sequential import check_judge
+
+            check_judge(self.judge, self.judge_info, model, test)
+            self.checked_judge = True
+        if "verification" in groups:
+            from unweave.metrics.speech import speaker_verification_report
+
+            report = speaker_verification_report(
+                model, train, test, lda_dims=self.settings.lda_dims
+            )
+            results.update({f"verification/{k}": v for k, v in report.items()})
+        if "content" in groups:
+            from unweave.metrics.speech import content_probe_report
+
+            report = content_probe_report(model, train, test)
+            results.update({f"content/{k}": v for k, v in report.items()})
+        if "content_style" in groups:
+            from unweave.metrics.fragments import content_style_evaluation
+
+            results.update(content_style_evaluation(model, train, test, self.ood, figure=figure))
+        if "probes" in groups:
+            from unweave.metrics.probes import probe_report, series_probe_report
+
+            probe = series_probe_report if self.modality == "series" else probe_report
+            results.update({f"probe/{k}": v for k, v in probe(model, train, test).items()})
+        if "downstream" in groups:
+            results.update(self.downstream(model))
+        if "classic" in groups:
+            results.update({f"classic/{k}": v for k, v in self.classic(model).items()})
+        if "judge" in groups:
+            from unweave.metrics.sequential import sequential_protocol
+
+            report = sequential_protocol(
+                model, self.judge, test, niter=self.settings.niter,
+                batch_size=self.settings.batch_size,
+            )  # fmt: skip
+            results.update({f"judge/{k}": v for k, v in report.items()})
+            results["judge/published"] = float(self.settings.judge_source == "published")
+        return results
+
+    def classic(self, model: torch.nn.Module) -> dict[str, float]:
+        """The classic disentanglement metrics (images: on the ground-truth factors)."""
+        if self.modality == "images":
+            from unweave.metrics.images import ground_truth_report
+
+            return ground_truth_report(
+                model, self.test, seed=self.settings.seed, preset=self.settings.metric_preset
+            )
+        from unweave.metrics.probes import classic_report
+
+        return classic_report(model, self.train, self.test)
+
+    def downstream(self, model: torch.nn.Module) -> dict[str, float]:
+        """Every downstream task of the run's data on the frozen series model: the mean (and
+        ``_std``) of each metric over the protocol's repetitions."""
+        from unweave.downstream import get_task, model_representation, run_task, tasks_for
+
+        name = self.data_name
+        results: dict[str, Any] = {}
+        for task in tasks_for(name):
+            summary = run_task(
+                get_task(task, name), model_representation(model), self.train, self.test,
+                progress=False,
+            )  # fmt: skip
+            for metric, value in summary.items():
+                if isinstance(value, dict):
+                    results[f"downstream/{task}/{metric}"] = value["mean"]
+                    results[f"downstream/{task}/{metric}_std"] = value["std"]
+        return results
+
+
+def score_checkpoints(
+    evaluation: Evaluation, paths: list[Path], progress: bool = True
+) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """Score each checkpoint of ``paths`` (of ``evaluation.run``) and merge its figures, with
+    its ``step`` and training seconds ``elapsed_s``, into ``RUN/evals/step-N.json``; yields
+    ``(json path, figures)``. A checkpoint at a step already scored in this call is skipped
+    (the last of a run that ended at a kept step)."""
+    from tqdm import tqdm
+
+    from unweave.atomic import update_json
+    from unweave.export import load_checkpoint
+
+    run, scored = evaluation.run, set()
+    for path in tqdm(paths, desc="checkpoints", unit="ckpt", disable=not progress):
+        model, step, seconds = load_checkpoint(run, path)
+        if step in scored:
+            continue
+        scored.add(step)
+        folder = run / "evals"
+        folder.mkdir(parents=True, exist_ok=True)
+        figures = evaluation.score(model, folder / f"codebook-step-{step}.png")
+        out = folder / f"step-{step}.json"
+        update_json(out, {"step": step, "elapsed_s": seconds, **figures})
+        yield out, {"step": step, "elapsed_s": seconds, **figures}
