@@ -394,6 +394,54 @@ def test_series_csv_refuses_bad_column_options(
         load_series_csv(path, "t", columns, "site", window)
 
 
+def test_series_csv_reads_static_and_dynamic_label_columns(tmp_path: Path) -> None:
+    text = (
+        "id,t,a,who,phase\n"
+        "u,2,2.0,bob,run\nu,1,1.0,bob,walk\nu,3,3,NA,run\n"
+        "v,1,5,10,walk\nv,2,6,10,\n"
+        "w,1,7,,run\n"
+    )
+    path = _write(tmp_path / "mine.csv", text)
+    labels = {"static_labels": ["who"], "dynamic_labels": ["phase"]}
+    data = load_series_csv(path, "t", ["a"], "id", **labels)
+    assert data.meta["value_names"] == {"who": ["10", "bob"], "phase": ["run", "walk"]}
+    np.testing.assert_array_equal(data.static["who"], [1, 0, -1])  # w: never given
+    np.testing.assert_array_equal(data.dynamic["phase"], [[1, 0, 0], [1, -1, -1], [0, -1, -1]])
+    windows = load_series_csv(path, "t", ["a"], "id", window=1, **labels)
+    np.testing.assert_array_equal(windows.static["who"], [1, 1, -1, 0, 0, -1])
+    rows = [f"g{g},{t},{t},{g % 2},{t % 2}" for g in range(10) for t in range(4)]
+    path = _write(tmp_path / "split.csv", "\n".join(["id,t,a,who,phase", *rows]) + "\n")
+    columns = {"time_column": "t", "feature_columns": ["a"], "group_column": "id", **labels}
+    test = split_series_csv(path, "test", **columns, test_fraction=0.3, seed=1)
+    parity = [int(g[1:]) % 2 for g in test.groups["group"]]
+    np.testing.assert_array_equal(test.static["who"], parity)
+    assert test.dynamic["phase"].shape == (3, 4) and test.x.shape[2] == 1
+
+
+@pytest.mark.parametrize(
+    ("labels", "words"),
+    [
+        (
+            {"static_labels": ["who"]},
+            r"mine\.csv, line 3: static label who of group 'u' is 'ann' after 'bob' on line 2; "
+            r"expected one value per sequence",
+        ),
+        ({"static_labels": "who"}, r"data\.options\.static_labels is 'who'; expected a list"),
+        ({"dynamic_labels": [1]}, r"data\.options\.dynamic_labels is \[1\]; expected a list"),
+        ({"static_labels": ["a"]}, r"Column a is both a feature and a label"),
+        (
+            {"static_labels": ["who"], "dynamic_labels": ["who"]},
+            r"Label column who is named twice",
+        ),
+        ({"dynamic_labels": ["phase"]}, r"mine\.csv, line 1: missing column\(s\) phase"),
+    ],
+)
+def test_series_csv_refuses_bad_label_columns(tmp_path: Path, labels: dict, words: str) -> None:
+    path = _write(tmp_path / "mine.csv", "id,t,a,who\nu,1,1,bob\nu,2,2,ann\n")
+    with pytest.raises(UnweaveError, match=words):
+        load_series_csv(path, "t", ["a"], "id", **labels)
+
+
 @pytest.mark.parametrize(
     ("line", "words"),
     [

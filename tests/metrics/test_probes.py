@@ -46,22 +46,49 @@ def test_nan_codes_are_refused_with_a_count():
         encode_dataset(model, random_clips(n=10))
 
 
-def test_series_probes_leave_out_unknown_labels() -> None:
-    """Rows labelled -1 (PhysioNet's missing ICU type) count neither in fits nor in chance."""
+def untrained_series_model_and_data() -> tuple:
+    """An untrained series DBSE of 2 windows and synthetic train (120) / test (80) series."""
     import torch
 
     from unweave.data.synthetic_series import make_synthetic_series
-    from unweave.metrics.probes import series_probe_report
     from unweave.models import build_model
 
     settings = {"n_features": 4, "window": 24, "n_windows": 2, "static_window": 0}
     torch.manual_seed(0)
     model = build_model("dbse", settings, "series")
     train = make_synthetic_series(120, n_windows=2, seed=1)
-    test = make_synthetic_series(80, n_windows=2, seed=2, split="test")
+    return model, train, make_synthetic_series(80, n_windows=2, seed=2, split="test")
+
+
+def test_series_probes_leave_out_unknown_labels() -> None:
+    """Rows labelled -1 (PhysioNet's missing ICU type) count neither in fits nor in chance."""
+    from unweave.metrics.probes import series_probe_report
+
+    model, train, test = untrained_series_model_and_data()
     known = test.static["level"].copy()
     test.static["level"][::2] = -1
     report = series_probe_report(model, train, test)
     kept = known[1::2]
     assert report["chance:level"] == pytest.approx(np.bincount(kept).max() / len(kept))
     assert set(report) >= {"static->level", "dynamic->level", "static->regime", "mse"}
+
+
+def test_window_majority_reads_each_window_of_step_labels() -> None:
+    from unweave.metrics.probes import window_majority
+
+    steps = np.array([[0, 0, 1, 2, 2, 1, -1, -1, -1], [1, -1, -1, 0, 1, 1, 2, -1, 2]])
+    np.testing.assert_array_equal(window_majority(steps, 3), [[0, 2, -1], [1, 1, 2]])
+
+
+def test_series_probes_read_step_labels_per_window() -> None:
+    """A per-step label equal to the regime of each window is probed like the regime."""
+    from unweave.metrics.probes import series_probe_report
+
+    model, train, test = untrained_series_model_and_data()
+    for data in (train, test):
+        data.dynamic["trend"] = np.repeat(data.targets["regime"], 24, axis=1)
+        data.dynamic["trend"][:, 1:24] = -1  # unknown steps do not change a window's label
+    report = series_probe_report(model, train, test)
+    for code in ("static", "dynamic"):
+        assert report[f"{code}->trend"] == report[f"{code}->regime"]
+    assert report["chance:trend"] == report["chance:regime"]

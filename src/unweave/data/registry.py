@@ -225,6 +225,8 @@ def load_series_data(
             "sequence_length",
             "test_fraction",
             "seed",
+            "static_labels",
+            "dynamic_labels",
         },
     }
     check_known_keys("data.options", options, allowed.get(name, set()))

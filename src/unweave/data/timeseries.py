@@ -59,7 +59,9 @@ class SeriesData:
         x: ``(N, T, F)`` float32 values (normalised by the loaders; 0 where unobserved).
         mask: ``(N, T, F)`` bool, True where the value was observed.
         feature_names: the ``F`` feature names.
-        static: factor name -> ``(N,)`` int64 labels of what stays fixed in a sequence.
+        static: factor name -> ``(N,)`` int64 labels of what stays fixed in a sequence
+            (-1: unknown).
+        dynamic: factor name -> ``(N, T)`` int64 labels of each step (-1: unknown or padding).
         targets: name -> ``(N,)`` or ``(N, ...)`` downstream labels (e.g. OT, death).
         groups: name -> ``(N,)`` per-sample identifiers or covariates (year, station, age...).
         meta: anything else: normalisation ``mean``/``std`` ``(F,)``, value names, sources.
@@ -73,6 +75,7 @@ class SeriesData:
     name: str
     split: str
     static: dict[str, np.ndarray] = field(default_factory=dict)
+    dynamic: dict[str, np.ndarray] = field(default_factory=dict)
     targets: dict[str, np.ndarray] = field(default_factory=dict)
     groups: dict[str, np.ndarray] = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
@@ -96,6 +99,12 @@ class SeriesData:
                     raise UnweaveError(
                         f"{where}: {kind} '{key}' has {len(values)} rows; expected {n} like x."
                     )
+        for key, values in self.dynamic.items():
+            if values.shape != self.x.shape[:2]:
+                raise UnweaveError(
+                    f"{where}: dynamic '{key}' has shape {values.shape}; expected "
+                    f"{self.x.shape[:2]}, one label per step of x."
+                )
 
     def __len__(self) -> int:
         return len(self.x)
@@ -634,6 +643,8 @@ def load_series_csv(
     feature_columns: list[str],
     group_column: str,
     window: int | None = None,
+    static_labels: list[str] = (),
+    dynamic_labels: list[str] = (),
 ) -> SeriesData:
     """A user's CSV as sequences: x ``(N, T, F)`` raw values, mask False for missing cells.
 
@@ -643,6 +654,12 @@ def load_series_csv(
     consecutive chunks of ``k`` rows and a shorter remainder is dropped. Values are not
     normalised. ``groups["group"]`` holds each sequence's group value. A time repeated within
     a group is an error; a feature column with no value at all is a warning.
+
+    Label columns (never read by a model): each of ``static_labels`` holds one value per
+    sequence (a change within one is an error) -> ``static[name]`` ``(N,)``; each of
+    ``dynamic_labels`` one per row -> ``dynamic[name]`` ``(N, T)``. Values are coded 0.. in
+    sorted order (numbers numerically), -1 where missing; ``meta["value_names"][name]`` lists
+    them.
     """
     path = Path(path)
     if window is not None and (
@@ -661,26 +678,29 @@ def load_series_csv(
         raise UnweaveError(
             f"load_series_csv: feature column {twice[0]} is named twice; expected distinct columns."
         )
-    required = [group_column, time_column, *feature_columns]
-    grouped: dict[str, list[tuple[str, int, list[float]]]] = {}
+    labels = _check_label_columns(static_labels, dynamic_labels, feature_columns)
+    required = [group_column, time_column, *feature_columns, *labels]
+    grouped: dict[str, list[tuple[str, int, list[float], list[str]]]] = {}
     for line, row in _rows(path, list(dict.fromkeys(required))):
         if row[time_column] in MISSING_TOKENS:
             raise UnweaveError(
                 f"{path}, line {line}: column {time_column} is empty; expected a time."
             )
         values = [_number(row[c], path, line, c, True) for c in feature_columns]
-        grouped.setdefault(row[group_column], []).append((row[time_column], line, values))
+        texts = [row[c] for c in labels]
+        grouped.setdefault(row[group_column], []).append((row[time_column], line, values, texts))
     if not grouped:
         raise UnweaveError(f"{path}: no data rows after the header; expected at least one.")
     try:
-        keys = {t: float(t) for rows in grouped.values() for t, _, _ in rows}
+        keys = {t: float(t) for rows in grouped.values() for t, *_ in rows}
     except ValueError:
-        keys = {t: t for rows in grouped.values() for t, _, _ in rows}  # text order
+        keys = {t: t for rows in grouped.values() for t, *_ in rows}  # text order
     sequences: list[np.ndarray] = []
     names: list[str] = []
+    label_rows: list[list[tuple[int, list[str]]]] = []  # per sequence: (line, label texts)
     for group, rows in grouped.items():
         first: dict[float | str, int] = {}
-        for time, line, _ in rows:
+        for time, line, *_ in rows:
             key = keys[time]
             if isinstance(key, float) and math.isnan(key):
                 raise UnweaveError(
@@ -694,14 +714,13 @@ def load_series_csv(
                 )
             first[key] = line
         rows.sort(key=lambda r: keys[r[0]])
-        block = np.array([v for _, _, v in rows], dtype=np.float64)
-        if window is None:
-            sequences.append(block)
+        block = np.array([r[2] for r in rows], dtype=np.float64)
+        starts = [0] if window is None else range(0, len(block) - window + 1, window)
+        for start in starts:
+            end = len(block) if window is None else start + window
+            sequences.append(block[start:end])
             names.append(group)
-        else:
-            for start in range(0, len(block) - window + 1, window):
-                sequences.append(block[start : start + window])
-                names.append(group)
+            label_rows.append([(line, texts) for _, line, _, texts in rows[start:end]])
     if not sequences:
         raise UnweaveError(f"{path}: no group has {window} rows; expected at least one window.")
     length = max(len(s) for s in sequences)
@@ -710,15 +729,90 @@ def load_series_csv(
         x[i, : len(seq)] = seq
     mask = ~np.isnan(x)
     _warn_unobserved(str(path), list(feature_columns), mask, "in any row")
+    static, dynamic, value_names = _label_codes(
+        path, label_rows, names, list(static_labels), list(dynamic_labels), length
+    )
     return SeriesData(
         x=np.nan_to_num(x).astype(np.float32),
         mask=mask,
         feature_names=list(feature_columns),
         name=path.stem,
         split="all",
+        static=static,
+        dynamic=dynamic,
         groups={"group": np.array(names)},
-        meta={"source": str(path)},
+        meta={"source": str(path), "value_names": value_names},
     )
+
+
+def _check_label_columns(
+    static_labels: list[str], dynamic_labels: list[str], feature_columns: list[str]
+) -> list[str]:
+    """The label columns, static then dynamic, or one sentence when a list is not a list of
+    names, names a column twice, or names a feature (a label the model reads tests nothing)."""
+    for option, names in (("static_labels", static_labels), ("dynamic_labels", dynamic_labels)):
+        if isinstance(names, str) or not all(isinstance(c, str) for c in names):
+            raise UnweaveError(
+                f"data.options.{option} is {names!r}; expected a list of column names."
+            )
+    labels = [*static_labels, *dynamic_labels]
+    twice = [c for i, c in enumerate(labels) if c in labels[:i]]
+    if twice:
+        raise UnweaveError(
+            f"Label column {twice[0]} is named twice in static_labels and dynamic_labels; "
+            "expected each label column once."
+        )
+    read = [c for c in labels if c in feature_columns]
+    if read:
+        raise UnweaveError(
+            f"Column {read[0]} is both a feature and a label; a label the model reads would "
+            "test nothing: drop it from feature_columns."
+        )
+    return labels
+
+
+def _label_codes(
+    path: Path,
+    label_rows: list[list[tuple[int, list[str]]]],
+    names: list[str],
+    static_labels: list[str],
+    dynamic_labels: list[str],
+    length: int,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, list[str]]]:
+    """Integer codes of the label columns: static ``(N,)`` and dynamic ``(N, T)``, -1 where
+    missing, each column's values in sorted order (numerically when all are numbers)."""
+    columns = [*static_labels, *dynamic_labels]
+    value_names: dict[str, list[str]] = {}
+    for j, column in enumerate(columns):
+        seen = {t[j] for rows in label_rows for _, t in rows if t[j] not in MISSING_TOKENS}
+        try:
+            value_names[column] = sorted(seen, key=float)
+        except ValueError:
+            value_names[column] = sorted(seen)
+    code = {c: {v: i for i, v in enumerate(value_names[c])} for c in columns}
+    static = {c: np.full(len(label_rows), -1, dtype=np.int64) for c in static_labels}
+    dynamic = {c: np.full((len(label_rows), length), -1, dtype=np.int64) for c in dynamic_labels}
+    for i, rows in enumerate(label_rows):
+        for j, column in enumerate(static_labels):
+            first: tuple[int, str] | None = None
+            for line, texts in rows:
+                if texts[j] in MISSING_TOKENS:
+                    continue
+                if first is not None and texts[j] != first[1]:
+                    raise UnweaveError(
+                        f"{path}, line {line}: static label {column} of group "
+                        f"'{_shown(names[i])}' is '{_shown(texts[j])}' after "
+                        f"'{_shown(first[1])}' on line {first[0]}; expected one value per "
+                        "sequence (list a label that changes in dynamic_labels)."
+                    )
+                first = first or (line, texts[j])
+            if first is not None:
+                static[column][i] = code[column][first[1]]
+        for j, column in enumerate(dynamic_labels, start=len(static_labels)):
+            for t, (_, texts) in enumerate(rows):
+                if texts[j] not in MISSING_TOKENS:
+                    dynamic[column][i, t] = code[column][texts[j]]
+    return static, dynamic, value_names
 
 
 def split_series_csv(
@@ -730,6 +824,8 @@ def split_series_csv(
     sequence_length: int | None = None,
     test_fraction: float = 0.2,
     seed: int = 0,
+    static_labels: list[str] = (),
+    dynamic_labels: list[str] = (),
 ) -> SeriesData:
     """A user's CSV (see :func:`load_series_csv`) as a normalised ``"train"`` or ``"test"`` split.
 
@@ -741,7 +837,10 @@ def split_series_csv(
         raise UnweaveError(
             f"data.options.test_fraction is {test_fraction}; expected a number between 0 and 1."
         )
-    data = load_series_csv(path, time_column, feature_columns, group_column, sequence_length)
+    data = load_series_csv(
+        path, time_column, feature_columns, group_column, sequence_length,
+        static_labels, dynamic_labels,
+    )  # fmt: skip
     order = np.random.default_rng(seed).permutation(len(data))
     n_test = int(round(test_fraction * len(data)))
     if n_test == 0 or n_test == len(data):
@@ -764,6 +863,8 @@ def split_series_csv(
         feature_names=data.feature_names,
         name=data.name,
         split=split,
+        static={k: v[rows] for k, v in data.static.items()},
+        dynamic={k: v[rows] for k, v in data.dynamic.items()},
         groups={"group": data.groups["group"][rows]},
         meta={**data.meta, "mean": mean, "std": std},
     )

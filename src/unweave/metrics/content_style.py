@@ -29,7 +29,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from unweave.errors import UnweaveError
-from unweave.metrics.probes import probe_accuracy
+from unweave.metrics.probes import chance, probe_accuracy
 
 
 def _labels(name: str, labels: Any, rows: int | None = None) -> np.ndarray:
@@ -235,7 +235,7 @@ def leakage_report(
     return {
         "z->label": probe_accuracy(z_train, y_train, z_test, y_test),
         "s->label": probe_accuracy(s_train, y_train, s_test, y_test),
-        "chance": float(np.bincount(y_test).max() / len(y_test)),
+        "chance": chance(y_test),
     }
 
 
@@ -339,5 +339,5 @@ def few_shot_accuracy(
     for k in shots:
         report[f"{k}_shot"] = k_shot_style(ood_style_codes, ood_styles, k, repeats, seed)
     for name, values in (("content", ood_content), ("style", ood_styles)):
-        report[f"chance:{name}"] = float(np.bincount(values).max() / len(values))
+        report[f"chance:{name}"] = chance(values)
     return report

@@ -99,7 +99,7 @@ def probe_report(
             report[f"{code}->{factor}"] = probe_accuracy(
                 train_codes[code], y_train, test_codes[code], y_test
             )
-        report[f"chance:{factor}"] = float(np.bincount(y_test).max() / n_test)
+        report[f"chance:{factor}"] = chance(y_test)
     return report
 
 
@@ -217,40 +217,72 @@ def encode_series(
 def series_probe_report(
     model: torch.nn.Module, train: SeriesData, test: SeriesData, max_train: int | None = 5000
 ) -> dict[str, float]:
-    """Probes for series: every static factor (rows labelled -1, unknown, left out) from the
-    static code and from the flattened dynamic codes (leakage); a per-window ``regime`` target (when the data has one) from each
-    window's dynamic code and from the static code (leakage). Keys as :func:`probe_report`."""
+    """Probes for series: every static factor from the static code and from the flattened
+    dynamic codes (leakage); every per-window factor (``targets["regime"]``, and each
+    per-step ``dynamic`` label as the most frequent known value of each window) from each
+    window's dynamic code and from the static code (leakage). Labels of -1 (unknown) are left
+    out. Keys as :func:`probe_report`."""
     train_codes = encode_series(model, train, limit=max_train)
     test_codes = encode_series(model, test)
     n_train = len(train_codes["dynamic"])
     codes = {k: train_codes[k] for k in ("static", "dynamic") if train_codes[k] is not None}
     report = {"mse": test_codes["mse"]}
     for factor, labels in train.static.items():
-        known_train = np.flatnonzero(labels[:n_train] >= 0)  # -1 marks an unknown label
-        known_test = np.flatnonzero(test.static[factor] >= 0)
-        y_train, y_test = labels[known_train], test.static[factor][known_test]
         for code in codes:
-            report[f"{code}->{factor}"] = probe_accuracy(
-                train_codes[code][known_train], y_train, test_codes[code][known_test], y_test
+            report[f"{code}->{factor}"] = known_probe(
+                train_codes[code], labels[:n_train], test_codes[code], test.static[factor]
             )
-        report[f"chance:{factor}"] = float(np.bincount(y_test).max() / len(y_test))
-    if "regime" in train.targets:
-        y_train = train.targets["regime"][:n_train].reshape(-1)
-        y_test = test.targets["regime"].reshape(-1)
-        n_windows = train.targets["regime"].shape[1]
+        report[f"chance:{factor}"] = chance(test.static[factor])
+    n_windows = train_codes["dynamic"].shape[1]
+    for factor in [*train.dynamic, *(["regime"] if "regime" in train.targets else [])]:
+        window_labels = {
+            split: data.targets["regime"] if factor == "regime"
+            else window_majority(data.dynamic[factor], n_windows)
+            for split, data in (("train", train), ("test", test))
+        }  # fmt: skip
         for code in codes:
             per_window = {
                 split: c if code == "dynamic" else np.repeat(c[:, None], n_windows, 1)
                 for split, c in (("train", train_codes[code]), ("test", test_codes[code]))
             }
-            report[f"{code}->regime"] = probe_accuracy(
-                per_window["train"].reshape(len(y_train), -1),
-                y_train,
-                per_window["test"].reshape(len(y_test), -1),
-                y_test,
+            report[f"{code}->{factor}"] = known_probe(
+                per_window["train"].reshape(n_train * n_windows, -1),
+                window_labels["train"][:n_train].reshape(-1),
+                per_window["test"].reshape(len(test) * n_windows, -1),
+                window_labels["test"].reshape(-1),
             )
-        report["chance:regime"] = float(np.bincount(y_test).max() / len(y_test))
+        report[f"chance:{factor}"] = chance(window_labels["test"].reshape(-1))
     return report
+
+
+def known_probe(
+    train_codes: np.ndarray,
+    train_labels: np.ndarray,
+    test_codes: np.ndarray,
+    test_labels: np.ndarray,
+) -> float:
+    """:func:`probe_accuracy` on the rows whose label is known (not -1)."""
+    known_train, known_test = train_labels >= 0, test_labels >= 0
+    return probe_accuracy(
+        train_codes[known_train], train_labels[known_train],
+        test_codes[known_test], test_labels[known_test],
+    )  # fmt: skip
+
+
+def chance(labels: np.ndarray) -> float:
+    """The share of the most frequent known label (-1 = unknown is left out)."""
+    known = labels[labels >= 0]
+    return float(np.bincount(known).max() / len(known))
+
+
+def window_majority(labels: np.ndarray, n_windows: int) -> np.ndarray:
+    """Per-step labels ``(N, T)`` -> the most frequent known label of each of ``n_windows``
+    windows ``(N, W)`` (ties: the smaller; -1 where a window has no known label)."""
+    n, steps = labels.shape
+    windows = labels.reshape(n, n_windows, steps // n_windows)
+    size = max(int(labels.max()) + 1, 1)
+    counts = np.stack([(windows == value).sum(-1) for value in range(size)], axis=-1)
+    return np.where(counts.max(-1) > 0, counts.argmax(-1), -1)
 
 
 def format_series_probe_table(report: dict[str, float]) -> str:
