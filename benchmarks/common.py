@@ -17,7 +17,7 @@ from lightning.pytorch.callbacks import Callback
 import unweave
 from unweave.atomic import write_atomic
 from unweave.training.config import resolve
-from unweave.training.run import train
+from unweave.training.run import read_run_config, train
 
 
 def machine() -> dict:
@@ -82,15 +82,18 @@ def ensure_run(
     appended for a preset other than ``cpu``).
 
     Returns the run and its training time in seconds, None when a finished run was reused;
-    an interrupted run resumes from its last checkpoint.
+    an interrupted run resumes from its last checkpoint, and so does a finished one asked to
+    train longer (a larger ``train.max_epochs`` or ``max_steps``).
     """
     suffix = "" if preset == "cpu" else f"-{preset}"
     run = runs / (name or f"{prefix}-{method}-{data}{suffix}")
-    if (run / "model.safetensors").exists():
-        return run, None
     config = resolve(
         method, data, preset, root=str(root) if root else None, overrides=list(overrides)
     )
+    if (run / "model.safetensors").exists():
+        saved = read_run_config(run)["train"]
+        if all(saved[k] == config["train"][k] for k in ("max_epochs", "max_steps")):
+            return run, None
     start = time.perf_counter()
     train(config, run, resume=(run / "checkpoints" / "last.ckpt").exists())
     return run, time.perf_counter() - start
