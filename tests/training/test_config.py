@@ -1,16 +1,8 @@
 import pytest
+from helpers import split_preset_name
 
 from unweave.errors import UnweaveError
 from unweave.training.config import available_presets, parse_overrides, resolve
-
-
-def split_preset_name(name: str) -> tuple[str, str]:
-    """``<method>-<data>``: both may hold hyphens, so the method is the known one that fits."""
-    from unweave.models import MODELS
-
-    methods = {m for models in MODELS.values() for m in models}
-    (method,) = [m for m in methods if name.startswith(f"{m}-")]
-    return method, name[len(method) + 1 :]
 
 
 def test_every_preset_file_has_paper_and_cpu_and_resolves():

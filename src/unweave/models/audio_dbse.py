@@ -109,6 +109,10 @@ class AudioDBSE(DBSE):
         """A loader batch -> ``(x,)``: chunks of frames ``(B, T, F)``."""
         return (batch["x"].float(),)
 
+    def example_batch(self, batch_size: int = 2, steps: int = 8) -> dict[str, torch.Tensor]:
+        """A random batch of log spectrogram chunks ``x`` ``(batch_size, steps, n_features)``."""
+        return {"x": torch.randn(batch_size, steps, self.config.n_features)}
+
     def frame_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.frame_encoder(x)
 

@@ -93,6 +93,13 @@ class SequentialVAE(nn.Module):
         """A loader batch -> the arguments of :meth:`loss`: frames in [0, 1], resized."""
         return (prepare_frames(batch["x"], self.config.image_size),)
 
+    def example_batch(self, batch_size: int = 2, steps: int = 8) -> dict[str, torch.Tensor]:
+        """A random loader batch of the shape this model trains on: uint8 clips ``x``
+        ``(batch_size, steps, C, image_size, image_size)``."""
+        c = self.config
+        shape = (batch_size, steps, c.channels, c.image_size, c.image_size)
+        return {"x": torch.randint(0, 256, shape, dtype=torch.uint8)}
+
     def frame_features(self, x: torch.Tensor) -> torch.Tensor:
         """Frames ``(B, T, C, H, W)`` -> features ``(B, T, g_dim)``."""
         b, t = x.shape[:2]
@@ -181,6 +188,11 @@ def image_batch(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor]:
     ``(x,)`` with float images in [0, 1]."""
     x = batch["x"]
     return (x.float() / 255.0 if x.dtype == torch.uint8 else x.float(),)
+
+
+def example_images(batch_size: int, channels: int, size: int) -> dict[str, torch.Tensor]:
+    """A random loader batch of uint8 images ``x`` ``(batch_size, channels, size, size)``."""
+    return {"x": torch.randint(0, 256, (batch_size, channels, size, size), dtype=torch.uint8)}
 
 
 def check_images(x: torch.Tensor, channels: int, size: int, who: str) -> None:

@@ -334,6 +334,22 @@ class FHVAE(nn.Module):
         observed, so ``batch["mask"]`` is not used."""
         return batch["x"].float(), batch["sequence"].long()
 
+    def example_batch(self, batch_size: int = 2) -> dict[str, torch.Tensor]:
+        """Random segments ``x`` ``(batch_size, segment, n_features)`` of random sequences of
+        the table. A model no data has prepared gets 10 segments per sequence as ``N_i`` and,
+        with ``n_mu2 > 0``, the first ``n_mu2`` sequences as its block, so its loss runs."""
+        c = self.config
+        if not self.sequence_lengths.any():
+            self.set_sequence_lengths(torch.full((c.n_sequences,), 10))
+        if c.n_mu2 and not (self.table_rows >= 0).any():
+            with torch.no_grad():
+                self.load_block(torch.arange(c.n_mu2), torch.zeros(c.n_mu2, c.z2_dim))
+        in_table = (self.table_rows >= 0).nonzero().flatten().cpu()
+        return {
+            "x": torch.randn(batch_size, c.segment, c.n_features),
+            "sequence": in_table[torch.randint(0, len(in_table), (batch_size,))],
+        }
+
     def check_input(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> None:
         check_segment_shape(x, self.config.segment, self.config.n_features, "FHVAE")
         if mask is not None and (mask.shape != x.shape or not bool(mask.all())):

@@ -89,6 +89,10 @@ class SegmentVAE(nn.Module):
         """A loader batch -> ``(x (B, T, F) float,)``."""
         return (batch["x"].float(),)
 
+    def example_batch(self, batch_size: int = 2) -> dict[str, torch.Tensor]:
+        """Random segments ``x`` ``(batch_size, segment, n_features)``."""
+        return {"x": torch.randn(batch_size, self.config.segment, self.config.n_features)}
+
     def check_input(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> None:
         c = self.config
         check_segment_shape(x, c.segment, c.n_features, "The segment beta-VAE")

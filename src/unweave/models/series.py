@@ -146,6 +146,11 @@ class SeriesModel(nn.Module):
         """A loader batch -> ``(x, mask)`` as the model takes them."""
         return batch["x"].float(), batch["mask"].bool()
 
+    def example_batch(self, batch_size: int = 2) -> dict[str, torch.Tensor]:
+        """A random, fully observed batch: ``x`` and ``mask`` ``(batch_size, T, F)``."""
+        x = torch.randn(batch_size, self.config.seq_len, self.config.n_features)
+        return {"x": x, "mask": torch.ones_like(x, dtype=torch.bool)}
+
     def check_input(self, x: torch.Tensor, mask: torch.Tensor) -> None:
         c = self.config
         expected = (c.seq_len, c.n_features)

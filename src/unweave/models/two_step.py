@@ -362,6 +362,14 @@ class TwoStep(nn.Module):
         ``style`` ``(B,)``) -> images ``(B, C, H, W)`` and their ``config.label`` ``(B,)``."""
         return batch["x"].float(), batch[self.config.label].long()
 
+    def example_batch(self, batch_size: int = 2) -> dict[str, torch.Tensor]:
+        """Random images ``x`` ``(batch_size, C, H, W)`` in [0, 1] with random labels."""
+        c = self.config
+        return {
+            "x": torch.rand(batch_size, c.in_channels, c.height, c.width),
+            c.label: torch.randint(0, c.n_classes, (batch_size,)),
+        }
+
     @torch.no_grad()
     def content_style_codes(
         self, x: torch.Tensor

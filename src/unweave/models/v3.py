@@ -483,6 +483,12 @@ class V3(nn.Module):
         """A loader batch -> the arguments of :meth:`loss`: fragments ``(B, n, C, H, W)``."""
         return (batch["x"].float(),)
 
+    def example_batch(self, batch_size: int = 2, fragments: int = 4) -> dict[str, torch.Tensor]:
+        """Random samples of ``fragments`` fragments: ``x`` ``(batch_size, fragments, C, H, W)``
+        in [0, 1]."""
+        c = self.config
+        return {"x": torch.rand(batch_size, fragments, c.in_channels, c.height, c.width)}
+
     def training_items(self, data: FragmentData) -> tuple[Dataset, Any] | None:
         """With ``frequency_mask`` > 0, the training items with :func:`frequency_mask` drawn
         afresh for every sample each time it is served (the reference masks in its loader's

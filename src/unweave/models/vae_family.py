@@ -60,7 +60,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from unweave.errors import UnweaveError
-from unweave.models.base import Latents, check_images, image_batch
+from unweave.models.base import Latents, check_images, example_images, image_batch
 from unweave.nn.gaussian import Gaussian
 from unweave.settings import check_number, config_from_dict
 
@@ -323,6 +323,10 @@ class ImageVAE(nn.Module):
     def batch_inputs(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor]:
         """A loader batch -> ``(x,)``, float images ``(B, C, 64, 64)`` in [0, 1]."""
         return image_batch(batch)
+
+    def example_batch(self, batch_size: int = 2) -> dict[str, torch.Tensor]:
+        """A random batch of uint8 images ``(batch_size, channels, 64, 64)``."""
+        return example_images(batch_size, self.config.channels, IMAGE_SIZE)
 
     def check_input(self, x: torch.Tensor) -> None:
         check_images(x, self.config.channels, IMAGE_SIZE, self.name)
