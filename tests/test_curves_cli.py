@@ -110,3 +110,26 @@ def test_bad_input_is_one_sentence(run, tmp_path, capsys, monkeypatch, args, mes
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("error: ")
     assert re.search(message, err), err
+
+
+def test_series_evaluation_runs_every_downstream_task(run, monkeypatch) -> None:
+    """The `downstream` group: each task of the run's data, its metrics' means and stds."""
+    import dataclasses
+
+    import unweave.downstream
+    from unweave.evaluation import Evaluation, EvaluationSettings
+    from unweave.export import load
+
+    original = unweave.downstream.get_task
+    short = lambda name, data: dataclasses.replace(original(name, data), epochs=1, runs=2)  # noqa: E731
+    monkeypatch.setattr(unweave.downstream, "get_task", short)
+    evaluation = Evaluation(run, "series", ["downstream"], EvaluationSettings())
+    figures = evaluation.score(load(run))
+    for task in ("level", "family"):
+        assert 0 <= figures[f"downstream/{task}/accuracy"] <= 1
+        assert figures[f"downstream/{task}/accuracy_std"] >= 0
+        chance = figures[f"downstream/{task}/chance"]
+        assert chance == pytest.approx(
+            np.bincount(evaluation.test.static[task]).max() / len(evaluation.test)
+        )
+    assert figures == evaluation.score(load(run))  # seeded: the same figures again
