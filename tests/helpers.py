@@ -124,12 +124,3 @@ def toy_speech(
     noise = 0.2 * torch.randn(len(utterance), 10, 6, generator=g)
     x = offsets[speaker[utterance]][:, None] + phones[phone] + noise
     return (x, utterance, speaker, phone) if with_phones else (x, utterance, speaker)
-
-
-def split_preset_name(name: str) -> tuple[str, str]:
-    """``<method>-<data>``: both may hold hyphens, so the method is the known one that fits."""
-    from unweave.models import MODELS
-
-    methods = {m for models in MODELS.values() for m in models}
-    (method,) = [m for m in methods if name.startswith(f"{m}-")]
-    return method, name[len(method) + 1 :]

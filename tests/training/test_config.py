@@ -1,8 +1,7 @@
 import pytest
-from helpers import split_preset_name
 
 from unweave.errors import UnweaveError
-from unweave.training.config import available_presets, parse_overrides, resolve
+from unweave.training.config import available_presets, parse_overrides, resolve, split_preset_name
 
 
 def test_every_preset_file_has_paper_and_cpu_and_resolves():

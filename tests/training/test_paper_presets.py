@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers import split_preset_name
 
 from unweave.data.registry import data_modality
 from unweave.models import build_model
-from unweave.training.config import available_presets, resolve
+from unweave.training.config import available_presets, resolve, split_preset_name
 
 #: (method, data) -> the parameter count of the reference model (or a (low, high) range).
 REFERENCE_PARAMETERS = {

@@ -82,6 +82,16 @@ def available_presets() -> list[str]:
     return sorted(p.stem for p in folder.glob("*.yaml"))
 
 
+def split_preset_name(name: str) -> tuple[str, str]:
+    """A preset file's stem ``<method>-<data>`` -> ``(method, data)``; both may hold hyphens,
+    so the method is the known one the name starts with."""
+    from unweave.models import MODELS
+
+    methods = {m for models in MODELS.values() for m in models}
+    (method,) = [m for m in methods if name.startswith(f"{m}-")]
+    return method, name[len(method) + 1 :]
+
+
 def load_preset(method: str, data: str, preset: str) -> dict[str, Any]:
     """The preset ``preset`` (e.g. ``cpu`` or ``paper``) for ``method`` on ``data``."""
     model_class(method, data_modality(data))  # fails for an unknown method or data set
