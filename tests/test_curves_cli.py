@@ -133,3 +133,17 @@ def test_series_evaluation_runs_every_downstream_task(run, monkeypatch) -> None:
             np.bincount(evaluation.test.static[task]).max() / len(evaluation.test)
         )
     assert figures == evaluation.score(load(run))  # seeded: the same figures again
+
+
+def test_a_run_still_training_is_scored_from_its_checkpoints(run, tmp_path, capsys, monkeypatch):
+    training = tmp_path / "training"  # no export yet, as while `unweave train` runs
+    shutil.copytree(run, training, ignore=shutil.ignore_patterns("model.*", "eval*"))
+    code, err = invoke(capsys, monkeypatch, "evaluate", str(training), "--metrics", "probes")
+    assert code == 2 and "'unweave evaluate RUN --checkpoints last' scores it" in err
+    code, _ = invoke(
+        capsys, monkeypatch, "evaluate", str(training), "--metrics", "probes", "--checkpoints", "1"
+    )
+    assert code == 0
+    scored = json.loads((training / "evals" / "step-1.json").read_text())
+    # The same figures as the fixture's (threads differ in-process: float sums may round apart).
+    assert scored == pytest.approx(json.loads((run / "evals" / "step-1.json").read_text()))

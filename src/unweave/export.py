@@ -44,7 +44,8 @@ def read_model_info(run_dir: str | Path) -> dict[str, Any]:
     if not path.exists():
         raise UnweaveError(
             f"{path} is missing; expected a finished run of 'unweave train' "
-            "(resume an unfinished one with --resume)."
+            "(resume an unfinished one with --resume; 'unweave evaluate RUN --checkpoints last' "
+            "scores it as it stands)."
         )
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
