@@ -37,24 +37,30 @@ def machine() -> dict:
 
 
 class StepClock(Callback):
-    """Wall time from the start of the third training batch to the end of training."""
+    """Wall time from the start of the third training batch to the end of training, and the
+    optimiser steps and batches in it (models with their own loop step several optimisers,
+    not always once per batch)."""
 
     def __init__(self) -> None:
         self.start: float | None = None
-        self.steps = 0
+        self.steps = self.batches = 0
 
     def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
-        if trainer.global_step == 2 and self.start is None:
-            self.start = time.perf_counter()
+        if trainer.global_step >= 2 and self.start is None:
+            self.start, self.first_step = time.perf_counter(), trainer.global_step
+
+    def on_train_batch_end(self, trainer, *args) -> None:
+        self.batches += self.start is not None
 
     def on_train_end(self, trainer, module) -> None:
         self.seconds = time.perf_counter() - self.start
-        self.steps = trainer.global_step - 2
+        self.steps = trainer.global_step - self.first_step
 
 
-def full_seconds_per_step(config: dict, data) -> float:
-    """Seconds per step of the whole Lightning loop (``unweave.training.run.train``: loading,
-    logging, checkpoints) on in-memory ``data``, from the third step on."""
+def timed_run(config: dict, data) -> StepClock:
+    """Train ``config`` on in-memory ``data`` through the whole Lightning loop
+    (``unweave.training.run.train``: loading, logging, checkpoints) in a temporary folder;
+    the clock of its steps from the third on."""
     clock = StepClock()
     with tempfile.TemporaryDirectory() as folder:
         train(
@@ -64,6 +70,13 @@ def full_seconds_per_step(config: dict, data) -> float:
             enable_progress_bar=False,
             extra_callbacks=[clock],
         )
+    return clock
+
+
+def full_seconds_per_step(config: dict, data) -> float:
+    """Seconds per optimiser step of the whole Lightning loop on in-memory ``data``, from the
+    third step on (:func:`timed_run`)."""
+    clock = timed_run(config, data)
     return clock.seconds / clock.steps
 
 

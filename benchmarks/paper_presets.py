@@ -20,7 +20,7 @@ import json
 import time
 from pathlib import Path
 
-from common import full_seconds_per_step, machine, record
+from common import machine, record, timed_run
 
 from unweave.data.registry import load_data
 from unweave.errors import UnweaveError
@@ -53,21 +53,26 @@ def measure(name: str, steps: int, root: Path) -> dict:
         prepare(train_data)
     per_epoch = len(SequenceDataModule(config, train_data).train_dataloader(module.model))
     short = merge(config, {"train": {"max_steps": steps + 2, "max_epochs": 10**6}})
-    seconds = full_seconds_per_step(short, train_data)
+    clock = timed_run(short, train_data)
+    seconds, steps_per_batch = clock.seconds / clock.batches, clock.steps / clock.batches
     schedule = config["train"]
-    total_steps = (
-        schedule["max_steps"] if schedule["max_steps"] > 0 else schedule["max_epochs"] * per_epoch
+    # max_steps counts optimiser steps, which a model with its own loop takes several per batch
+    total_batches = round(
+        schedule["max_steps"] / steps_per_batch
+        if schedule["max_steps"] > 0
+        else schedule["max_epochs"] * per_epoch
     )
     return {
         "method": method,
         "data": data,
         "batch_size": schedule["batch_size"],
         "parameters": sum(p.numel() for p in module.model.parameters()),
-        "seconds_per_step": seconds,
-        "steps_per_epoch": per_epoch,
+        "seconds_per_batch": seconds,
+        "optimiser_steps_per_batch": steps_per_batch,
+        "batches_per_epoch": per_epoch,
         "hours_per_epoch": seconds * per_epoch / 3600,
-        "schedule_steps": total_steps,
-        "schedule_days": seconds * total_steps / 86400,
+        "schedule_batches": total_batches,
+        "schedule_days": seconds * total_batches / 86400,
         "machine": machine(),
     }
 
@@ -75,7 +80,7 @@ def measure(name: str, steps: int, root: Path) -> dict:
 def table(results: dict) -> str:
     """A Markdown table, one row per preset."""
     lines = [
-        "| preset | parameters | batch | s / step | steps / epoch | h / epoch | schedule (steps) | schedule (days) |",
+        "| preset | parameters | batch | s / batch | batches / epoch | h / epoch | schedule (batches) | schedule (days) |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
@@ -83,8 +88,8 @@ def table(results: dict) -> str:
             lines.append(f"| {name} | {r['skipped']} | | | | | | |")
             continue
         lines.append(
-            f"| {name} | {r['parameters']:,} | {r['batch_size']} | {r['seconds_per_step']:.2f} "
-            f"| {r['steps_per_epoch']:,} | {r['hours_per_epoch']:.2f} | {r['schedule_steps']:,} "
+            f"| {name} | {r['parameters']:,} | {r['batch_size']} | {r['seconds_per_batch']:.2f} "
+            f"| {r['batches_per_epoch']:,} | {r['hours_per_epoch']:.2f} | {r['schedule_batches']:,} "
             f"| {r['schedule_days']:.1f} |"
         )
     return "\n".join(lines)
@@ -109,7 +114,7 @@ def main() -> None:
             entry = {"skipped": str(err)}
         entry["benchmark_minutes"] = (time.perf_counter() - start) / 60
         record(OUT, results, name, entry)
-        print(f"{name}: {entry.get('seconds_per_step', entry.get('skipped'))}", flush=True)
+        print(f"{name}: {entry.get('seconds_per_batch', entry.get('skipped'))}", flush=True)
     print(table({n: results[n] for n in names}))
 
 
