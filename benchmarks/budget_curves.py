@@ -29,9 +29,8 @@ from common import ensure_run, machine, record
 
 from unweave.data.registry import data_modality
 from unweave.evaluation import Evaluation, EvaluationSettings, score_checkpoints
-from unweave.training.milestones import select_checkpoints
-from unweave.training.run import read_run_config
-from unweave.viz.curves import curve_figure, read_curve, read_evaluations
+from unweave.training.milestones import kept_checkpoints, select_checkpoints
+from unweave.viz.curves import curve_figure, read_curve, scored_checkpoints
 from unweave.viz.plots import save_figure
 
 REPO = Path(__file__).resolve().parents[1]
@@ -99,16 +98,13 @@ def score(name: str, target: Target, root: Path | None, runs: Path) -> dict:
         target.method, target.data, data_root, runs, "budget", target.preset,
         target.overrides, name=f"budget-{name}",
     )  # fmt: skip
-    scored = {row["step"] for row in _evaluations(run) if set(target.goals) <= set(row)}
-    paths = [
-        p for p in select_checkpoints(run, "all")
-        if p.name == "last.ckpt" or int(p.stem.split("-")[1]) not in scored
-    ]  # fmt: skip
+    scored = {row["step"] for row in scored_checkpoints(run) if set(target.goals) <= set(row)}
+    done = {path for step, path in kept_checkpoints(run / "checkpoints").items() if step in scored}
+    paths = [p for p in select_checkpoints(run, "all") if p not in done]
     start = time.perf_counter()
-    config = read_run_config(run)
     evaluation = Evaluation(
-        run, data_modality(target.data), [target.group],
-        EvaluationSettings(**target.settings), data_root, config["model"].get("image_size"),
+        run, data_modality(target.data), [target.group], EvaluationSettings(**target.settings),
+        data_root,
     )  # fmt: skip
     for _ in score_checkpoints(evaluation, paths):
         pass
@@ -130,12 +126,6 @@ def score(name: str, target: Target, root: Path | None, runs: Path) -> dict:
         "eval_minutes": (time.perf_counter() - start) / 60,
         "machine": machine(),
     }  # fmt: skip
-
-
-def _evaluations(run: Path) -> list[dict]:
-    return read_evaluations(run) if (run / "evals").is_dir() and any(
-        (run / "evals").glob("step-*.json")
-    ) else []  # fmt: skip
 
 
 def table(results: dict) -> str:

@@ -456,19 +456,17 @@ def evaluate(
 
     if checkpoints is None:
         model = load(run)
-        config, modality = read_run_config(run), model.modality
+        modality = model.modality
     else:
         paths = select_checkpoints(run, checkpoints)
-        config = read_run_config(run)
-        modality = data_modality(config["data"]["name"])
+        modality = data_modality(read_run_config(run)["data"]["name"])
     groups = metric_groups(modality, metrics, run)
     settings = EvaluationSettings(
         niter=niter, batch_size=batch_size,
         judge_training={"epochs": judge_epochs, "batch_size": judge_batch_size},
         judge_source=judge_source, lda_dims=lda_dims, metric_preset=metric_preset, seed=seed,
     )  # fmt: skip
-    image_size = config["model"].get("image_size")
-    evaluation = Evaluation(run, modality, groups, settings, root, image_size)
+    evaluation = Evaluation(run, modality, groups, settings, root)
     if checkpoints is None:
         figure, path = run / "codebook.png", run / "eval.json"
         results = evaluation.score(model, figure)
@@ -477,11 +475,11 @@ def evaluate(
             typer.echo(note, err=True)
         _print_figures(results, path, figure)
         return
-    for out, figures in score_checkpoints(evaluation, paths):
+    for out, figure, figures in score_checkpoints(evaluation, paths):
         step, seconds = figures.pop("step"), figures.pop("elapsed_s")
         minutes = "" if seconds is None else f", {seconds / 60:.1f} min of training"
         typer.echo(f"\nstep {step}{minutes}")
-        _print_figures(figures, out, out.parent / f"codebook-step-{step}.png")
+        _print_figures(figures, out, figure)
 
 
 def _print_figures(results: dict[str, float], path: Path, figure: Path) -> None:

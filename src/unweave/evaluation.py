@@ -4,7 +4,7 @@ they read (loaded once for any number of checkpoints), and the figures of one mo
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ class EvaluationSettings:
 
     niter: int = 5
     batch_size: int = 128
-    judge_training: dict[str, int] | None = None
+    judge_training: dict[str, int] = field(default_factory=lambda: {"epochs": 4, "batch_size": 128})
     judge_source: str = "trained"
     lda_dims: int | None = None
     metric_preset: str = "reference"
@@ -63,23 +63,23 @@ class Evaluation:
         groups: list[str],
         settings: EvaluationSettings,
         root: Path | None = None,
-        image_size: int | None = None,
     ) -> None:
         from unweave.training.run import load_run_data, read_run_config
 
         self.run, self.modality, self.groups, self.settings = run, modality, groups, settings
-        self.data_name = read_run_config(run)["data"]["name"]
+        config = read_run_config(run)
+        self.data_name = config["data"]["name"]
         self.test = load_run_data(run, "test", root)
         self.judge = self.judge_info = None
         if "judge" in groups:  # loaded first: it fails fast when no judge is cached
             from unweave.judges.train import load_judge
 
-            data = dict(read_run_config(run)["data"])
+            data = dict(config["data"])
             data["root"] = str(root) if root else data.get("root")
             self.judge, self.judge_info = load_judge(
                 data,
-                image_size,
-                settings.judge_training or {"epochs": 4, "batch_size": 128},
+                config["model"].get("image_size"),
+                settings.judge_training,
                 hint=f"unweave judge train --run {run}",
                 source=settings.judge_source,
             )
@@ -175,25 +175,25 @@ class Evaluation:
 
 def score_checkpoints(
     evaluation: Evaluation, paths: list[Path], progress: bool = True
-) -> Iterator[tuple[Path, dict[str, Any]]]:
+) -> Iterator[tuple[Path, Path, dict[str, Any]]]:
     """Score each checkpoint of ``paths`` (of ``evaluation.run``) and merge its figures, with
     its ``step`` and training seconds ``elapsed_s``, into ``RUN/evals/step-N.json``; yields
-    ``(json path, figures)``. A checkpoint at a step already scored in this call is skipped
-    (the last of a run that ended at a kept step)."""
+    ``(json path, codebook figure path, figures)``. A checkpoint at a step already scored in
+    this call is skipped (the last of a run that ended at a kept step)."""
     from tqdm import tqdm
 
     from unweave.atomic import update_json
     from unweave.export import load_checkpoint
 
-    run, scored = evaluation.run, set()
+    folder, scored = evaluation.run / "evals", set()
+    folder.mkdir(parents=True, exist_ok=True)
     for path in tqdm(paths, desc="checkpoints", unit="ckpt", disable=not progress):
-        model, step, seconds = load_checkpoint(run, path)
+        model, step, seconds = load_checkpoint(evaluation.run, path)
         if step in scored:
             continue
         scored.add(step)
-        folder = run / "evals"
-        folder.mkdir(parents=True, exist_ok=True)
-        figures = evaluation.score(model, folder / f"codebook-step-{step}.png")
+        figure = folder / f"codebook-step-{step}.png"
+        row = {"step": step, "elapsed_s": seconds, **evaluation.score(model, figure)}
         out = folder / f"step-{step}.json"
-        update_json(out, {"step": step, "elapsed_s": seconds, **figures})
-        yield out, {"step": step, "elapsed_s": seconds, **figures}
+        update_json(out, row)
+        yield out, figure, row

@@ -15,13 +15,10 @@ from unweave.errors import UnweaveError
 Curve = list[dict[str, Any]]
 
 
-def read_evaluations(run: Path) -> list[dict[str, Any]]:
-    """Every ``RUN/evals/step-N.json``, by step, or one sentence when there are none."""
-    run = Path(run)
-    if not run.is_dir():
-        raise UnweaveError(f"Run directory {run} does not exist.")
+def scored_checkpoints(run: Path) -> list[dict[str, Any]]:
+    """Every ``RUN/evals/step-N.json``, by step (none yet: an empty list)."""
     rows = []
-    for path in (run / "evals").glob("step-*.json"):
+    for path in (Path(run) / "evals").glob("step-*.json"):
         try:
             row = json.loads(path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -32,12 +29,21 @@ def read_evaluations(run: Path) -> list[dict[str, Any]]:
         if not isinstance(row, dict) or not isinstance(row.get("step"), int):
             raise UnweaveError(f"{path} has no integer 'step'; expected a checkpoint's figures.")
         rows.append(row)
+    return sorted(rows, key=lambda row: row["step"])
+
+
+def read_evaluations(run: Path) -> list[dict[str, Any]]:
+    """:func:`scored_checkpoints`, or one sentence when the run is missing or has none."""
+    run = Path(run)
+    if not run.is_dir():
+        raise UnweaveError(f"Run directory {run} does not exist.")
+    rows = scored_checkpoints(run)
     if not rows:
         raise UnweaveError(
             f"Run {run} has no scored checkpoints ({run / 'evals'} holds no step-N.json); run "
             f"'unweave evaluate {run} --checkpoints all' first."
         )
-    return sorted(rows, key=lambda row: row["step"])
+    return rows
 
 
 def read_curve(run: Path, metric: str) -> Curve:
