@@ -6,11 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from unweave.errors import UnweaveError
+
+if TYPE_CHECKING:
+    from unweave.downstream import Representation
 
 #: Modality -> its metric groups, the default being all of them.
 METRIC_GROUPS = {
@@ -128,7 +131,9 @@ class Evaluation:
             probe = series_probe_report if self.modality == "series" else probe_report
             results.update({f"probe/{k}": v for k, v in probe(model, train, test).items()})
         if "downstream" in groups:
-            results.update(self.downstream(model))
+            from unweave.downstream import model_representation
+
+            results.update(self.downstream(model_representation(model)))
         if "classic" in groups:
             results.update({f"classic/{k}": v for k, v in self.classic(model).items()})
         if "judge" in groups:
@@ -154,18 +159,18 @@ class Evaluation:
 
         return classic_report(model, self.train, self.test)
 
-    def downstream(self, model: torch.nn.Module) -> dict[str, float]:
-        """Every downstream task of the run's data on the frozen series model: the mean (and
-        ``_std``) of each metric over the protocol's repetitions."""
-        from unweave.downstream import get_task, model_representation, run_task, tasks_for
+    def downstream(self, represent: Representation) -> dict[str, float]:
+        """Every downstream task of the run's data on a representation (a frozen series
+        model's, or the raw features'): the mean (and ``_std``) of each metric over the
+        protocol's repetitions."""
+        from unweave.downstream import get_task, run_task, tasks_for
 
         name = self.data_name
         results: dict[str, Any] = {}
         for task in tasks_for(name):
             summary = run_task(
-                get_task(task, name), model_representation(model), self.train, self.test,
-                progress=False,
-            )  # fmt: skip
+                get_task(task, name), represent, self.train, self.test, progress=False
+            )
             for metric, value in summary.items():
                 if isinstance(value, dict):
                     results[f"downstream/{task}/{metric}"] = value["mean"]
