@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import warnings
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -116,6 +117,50 @@ def test_parallel_study_runs_share_the_cores_and_say_so(tmp_path, monkeypatch, c
     assert threads == [2, 2, 2, 2]  # 8 cores / 4 jobs
     said = capsys.readouterr()
     assert "4 at a time, each with 2 torch thread(s) (OMP_NUM_THREADS)" in said.out + said.err
+
+
+def test_a_study_with_curves_keeps_and_scores_checkpoints(tmp_path, monkeypatch) -> None:
+    kept = {}
+
+    def run_one(run, data, root, preset, overrides, metric_preset, steps, threads):
+        kept[run.name] = steps
+        fake_run_one(run)
+        (run.folder / "evals").mkdir()
+        for step in [*steps, 3000]:  # the kept checkpoints and the last
+            scores = {key: run.seed + step / 1000 for key in study.COLUMNS}
+            row = {"step": step, "elapsed_s": step / 10 + run.seed, **scores}
+            (run.folder / "evals" / f"step-{step}.json").write_text(json.dumps(row))
+
+    monkeypatch.setattr(study, "_run_one", run_one)
+    summary = study.run_study(
+        ["beta-vae"], [0, 1], "dsprites", tmp_path, metric_preset="fast", curve_points=3
+    )
+    assert kept == {"beta-vae-seed0": [750, 1500], "beta-vae-seed1": [750, 1500]}
+    mig = summary["curves"]["MIG"]["beta-vae"]  # the mean over seeds 0 and 1
+    assert [p["step"] for p in mig] == [750, 1500, 3000]
+    assert mig[0]["value"] == pytest.approx(1.25) and mig[0]["std"] == pytest.approx(0.7071, 1e-3)
+    assert mig[-1]["minutes"] == pytest.approx((300 + 301) / 2 / 60)
+    assert Image.open(tmp_path / "curves" / "MIG.png").format == "PNG"
+    with pytest.raises(UnweaveError, match="train.max_steps, which beta-vae's 'cpu' run"):
+        study.run_study(
+            ["beta-vae"], [0], "dsprites", tmp_path / "s", overrides=["train.max_steps=-1"],
+            curve_points=3,
+        )  # fmt: skip
+
+
+def test_a_study_run_keeps_its_steps_and_scores_them(tmp_path, monkeypatch) -> None:
+    commands = []
+    monkeypatch.setattr(
+        study.subprocess, "run",
+        lambda args, **kw: commands.append(args[3:]) or SimpleNamespace(returncode=0),
+    )  # fmt: skip
+    run = study.StudyRun("did", 1, tmp_path)
+    assert study._run_one(run, "dsprites", None, "cpu", [], "fast", [300, 600], 2) is None
+    train, final, checkpoints = commands
+    assert train[:2] == ["train", "did"] and "train.keep_checkpoints_at=[300,600]" in train
+    assert final == ["evaluate", str(run.folder), "--metrics", "classic", "--metric-preset",
+                     "fast", "--seed", "1"]  # fmt: skip
+    assert checkpoints == [*final, "--checkpoints", "all"]
 
 
 def test_a_study_reports_its_finished_runs_without_training(tmp_path, monkeypatch) -> None:

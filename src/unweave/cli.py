@@ -210,6 +210,15 @@ def study(
         bool,
         typer.Option("--report-only", help="Train nothing: the table of the runs finished so far."),
     ] = False,
+    curve_points: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Also score N checkpoints of each run (at 1/2^(N-1) ... 1/2 of its "
+            "max_steps, and the last) and draw the scores against steps and minutes "
+            "(curves/*.png); 0: none.",
+        ),
+    ] = 0,
 ) -> None:
     """Methods x seeds on a ground-truth image set -> the classic metrics, mean +- std; a
     table, a plot and every run's figures. Rerun to resume where it stopped."""
@@ -228,9 +237,11 @@ def study(
         metric_preset,
         jobs,
         report_only,
+        curve_points,
     )
     typer.echo(markdown(summary["table"], summary["seeds_per_method"], summary["unfinished"]))
-    typer.echo(f"Written: {folder}/study.json, study.md, study.png")
+    curves = ", curves/*.png" if curve_points else ""
+    typer.echo(f"Written: {folder}/study.json, study.md, study.png{curves}")
 
 
 def _check_out(out: Path | None) -> None:

@@ -7,6 +7,9 @@ out between them (``OMP_NUM_THREADS``); each writes its log to ``<out>/logs/``. 
 study again skips finished runs and resumes interrupted ones from their last checkpoint.
 Written at the end: ``study.json`` (every run's figures and the aggregate), ``study.md``
 (the table) and ``study.png`` (bars with the standard deviation over seeds). With
+``curve_points`` = N, each run also keeps N - 1 checkpoints (at 1/2, 1/4, ... of its
+``train.max_steps``), every one is scored (``unweave evaluate --checkpoints all``) and
+``curves/<score>.png`` draw each method's mean over seeds against steps and minutes. With
 ``report_only`` nothing is trained: the table covers the runs finished so far, and says how
 many are not.
 
@@ -23,6 +26,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -64,6 +68,13 @@ class StudyRun:
         path = self.folder / "eval.json"
         return path.exists() and all(k in json.loads(path.read_text()) for k in COLUMNS)
 
+    def curve_scored(self, points: int) -> bool:
+        """Whether ``points`` checkpoints (the kept ones and the last) are scored."""
+        from unweave.viz.curves import scored_checkpoints
+
+        rows = scored_checkpoints(self.folder)
+        return sum(all(k in row for k in COLUMNS) for row in rows) >= points
+
 
 def _command(*args: str) -> list[str]:
     return [sys.executable, "-m", "unweave", *args]
@@ -71,10 +82,13 @@ def _command(*args: str) -> list[str]:
 
 def _run_one(
     run: StudyRun, data: str, root: str | None, preset: str, overrides: list[str],
-    metric_preset: str, threads: int,
+    metric_preset: str, kept: list[int], threads: int,
 ) -> str | None:  # fmt: skip
-    """Train (or resume) and evaluate one run; None on success, else the failure's summary."""
+    """Train (or resume) and evaluate one run (and its ``kept`` checkpoints, if any); None on
+    success, else the failure's summary."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    if kept:
+        overrides = [*overrides, f"train.keep_checkpoints_at=[{','.join(map(str, kept))}]"]
     steps = []
     if not (run.folder / "model.safetensors").exists():
         train = ["train", run.method, "--data", data, "--preset", preset, "--name", run.name]
@@ -85,11 +99,13 @@ def _run_one(
         if (run.folder / "checkpoints" / "last.ckpt").exists():
             train.append("--resume")
         steps.append(train)
+    evaluate = ["evaluate", str(run.folder), "--metrics", "classic"]
+    evaluate += ["--metric-preset", metric_preset, "--seed", str(run.seed)]
+    evaluate += ["--root", root] if root else []
     if not run.evaluated():
-        evaluate = ["evaluate", str(run.folder), "--metrics", "classic"]
-        evaluate += ["--metric-preset", metric_preset, "--seed", str(run.seed)]
-        evaluate += ["--root", root] if root else []
         steps.append(evaluate)
+    if kept and not run.curve_scored(len(kept) + 1):
+        steps.append([*evaluate, "--checkpoints", "all"])
     run.log.parent.mkdir(parents=True, exist_ok=True)
     with open(run.log, "a") as log:
         for args in steps:
@@ -112,24 +128,32 @@ def run_study(
     metric_preset: str = "reference",
     jobs: int = 1,
     report_only: bool = False,
+    curve_points: int = 0,
 ) -> dict:
     """Train and evaluate every (method, seed) not done yet, then aggregate; returns the
-    summary written to ``study.json``. ``report_only``: aggregate the finished runs only."""
+    summary written to ``study.json``. ``report_only``: aggregate the finished runs only;
+    ``curve_points``: also score that many checkpoints of each run (0: none)."""
     if not methods or not seeds:
         raise UnweaveError("A study needs at least one method and one seed.")
     if jobs < 1:
         raise UnweaveError(f"jobs is {jobs}; expected 1 or more parallel runs.")
     _check_settings(methods, data, root, preset, list(overrides))
+    kept = _kept_steps(methods, data, root, preset, list(overrides), curve_points)
     # Seed-major: a study stopped early still has every method at its first seeds.
     runs = [StudyRun(m, s, Path(out)) for s in seeds for m in methods]
-    todo = [r for r in runs if not r.evaluated()]
+    todo = [
+        r for r in runs
+        if not r.evaluated() or (curve_points and not r.curve_scored(curve_points))
+    ]  # fmt: skip
     if report_only:
         done = [r for r in runs if r not in todo]
         if not done:
             raise UnweaveError(
                 f"No run of this study in {out} has finished yet; run it without --report-only."
             )
-        return write_summary(done, data, preset, metric_preset, Path(out), unfinished=len(todo))
+        return write_summary(
+            done, data, preset, metric_preset, Path(out), len(todo), curves=bool(curve_points)
+        )
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     threads = max(1, (cores or 1) // jobs)
     tqdm.write(
@@ -143,7 +167,17 @@ def run_study(
     ):
         bar.update(len(runs) - len(todo))
         futures = [
-            pool.submit(_run_one, r, data, root, preset, list(overrides), metric_preset, threads)
+            pool.submit(
+                _run_one,
+                r,
+                data,
+                root,
+                preset,
+                list(overrides),
+                metric_preset,
+                kept.get(r.method, []),
+                threads,
+            )  # fmt: skip
             for r in todo
         ]
         for future in futures:
@@ -153,7 +187,7 @@ def run_study(
                 failures.append(failure)
     if failures:
         raise UnweaveError(f"{len(failures)} run(s) failed; first: {failures[0]}")
-    return write_summary(runs, data, preset, metric_preset, Path(out))
+    return write_summary(runs, data, preset, metric_preset, Path(out), curves=bool(curve_points))
 
 
 def _check_settings(
@@ -169,6 +203,29 @@ def _check_settings(
         )
     for method in methods:
         resolve(method, data, preset, root, overrides)
+
+
+def _kept_steps(
+    methods: list[str], data: str, root: str | None, preset: str, overrides: list[str],
+    points: int,
+) -> dict[str, list[int]]:  # fmt: skip
+    """Per method, the ``points - 1`` steps to keep: ``max_steps / 2, / 4, ...`` (ascending);
+    the last checkpoint is the curve's final point."""
+    from unweave.training.config import resolve
+
+    if points < 0:
+        raise UnweaveError(f"curve points is {points}; expected 0 (no curves) or more.")
+    kept = {}
+    for method in methods if points else []:
+        max_steps = resolve(method, data, preset, root, overrides)["train"].get("max_steps")
+        if max_steps is None or max_steps < 1:
+            raise UnweaveError(
+                f"Curves keep checkpoints at fractions of train.max_steps, which {method}'s "
+                f"'{preset}' run does not limit; add --set train.max_steps=N."
+            )
+        steps = {max_steps >> k for k in range(1, points)} - {0}
+        kept[method] = sorted(steps)
+    return kept
 
 
 def aggregate(runs: list[StudyRun]) -> dict[str, dict[str, float]]:
@@ -210,9 +267,11 @@ def write_summary(
     metric_preset: str,
     out: Path,
     unfinished: int = 0,
+    curves: bool = False,
 ) -> dict:
     """``study.json``, ``study.md`` and ``study.png`` in ``out`` from the (evaluated) ``runs``;
-    ``unfinished`` counts the study's runs left out."""
+    ``unfinished`` counts the study's runs left out; ``curves``: also ``curves/<score>.png``,
+    each method's mean over seeds at every scored checkpoint."""
     from unweave.viz.plots import metric_bars_png
     from unweave.viz.swap import _save_atomic
 
@@ -233,4 +292,24 @@ def write_summary(
     write_atomic(out / "study.md", markdown(table, seeds_per_method, unfinished) + "\n")
     image = metric_bars_png(table)
     _save_atomic(lambda p: p.write_bytes(image), out / "study.png")
+    if curves:
+        summary["curves"] = write_curves(runs, out / "curves")
+        write_atomic(out / "study.json", json.dumps(summary, indent=1))
     return summary
+
+
+def write_curves(runs: list[StudyRun], folder: Path) -> dict[str, dict[str, Any]]:
+    """``folder/<score>.png`` for each column: every method's mean (and std) over its seeds at
+    each scored checkpoint; returns ``{score: {method: curve}}``."""
+    from unweave.viz.curves import curve_figure, mean_curve, read_curve
+    from unweave.viz.plots import save_figure
+
+    curves: dict[str, dict[str, Any]] = {}
+    for key, heading in COLUMNS.items():
+        by_method = {
+            method: mean_curve([read_curve(r.folder, key) for r in runs if r.method == method])
+            for method in dict.fromkeys(r.method for r in runs)
+        }
+        save_figure(curve_figure(by_method, heading), folder / f"{heading.replace(' ', '-')}.png")
+        curves[heading] = by_method
+    return curves

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from matplotlib.figure import Figure
 
 from unweave.errors import UnweaveError
@@ -65,6 +66,24 @@ def read_curve(run: Path, metric: str) -> Curve:
         raise UnweaveError(
             f"Metric '{metric}' is not among the scored checkpoints of {run}; available: {shown}."
         )
+    return points
+
+
+def mean_curve(curves: list[Curve]) -> Curve:
+    """The mean of several runs' curves (seeds of one method) at the steps all of them
+    scored: its ``std`` is the spread over the runs (0 for one run), its minutes the mean."""
+    steps = set.intersection(*({p["step"] for p in curve} for curve in curves))
+    points = []
+    for step in sorted(steps):
+        at = [next(p for p in curve if p["step"] == step) for curve in curves]
+        values = np.array([p["value"] for p in at])
+        minutes = [p["minutes"] for p in at]
+        points.append({
+            "step": step,
+            "minutes": None if None in minutes else float(np.mean(minutes)),
+            "value": float(values.mean()),
+            "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+        })  # fmt: skip
     return points
 
 
