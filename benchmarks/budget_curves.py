@@ -122,6 +122,14 @@ TARGETS: dict[str, Target] = {
          "probe/content from content code": (">=", 0.95)},
         folder="mnist", claim="a fresh probe reads the digit from S, not from Z",
     ),
+    # 800 pages x 10 digits in batches of 100: 80 batches an epoch; V3's comparison.
+    "two-step-phonenums": Target(
+        "two-step", "phonenums", "paper",
+        (two_step_keep((20, 40, 80, 160, 300, 440), 40, 80),), "content_style",
+        {"probe/content from style code": ("<=", 0.10 + 0.05),  # chance 0.10 (10 digits)
+         "probe/content from content code": (">=", 0.95)},
+        claim="a fresh probe reads the digit from S, not from Z",
+    ),
     # 800 pages in batches of 32: 25 steps an epoch; 64 epochs = 4x the cpu preset.
     "v3-phonenums": Target(
         "v3", "phonenums", "cpu",
