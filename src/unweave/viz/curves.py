@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from unweave.errors import UnweaveError
 
@@ -113,6 +114,7 @@ def curve_figure(
         xs = [p[x_key] for points in curves.values() for p in points if p[x_key] is not None]
         if xs and min(xs) > 0 and max(xs) / min(xs) > 20:  # checkpoints spread over decades
             axis.set_xscale("log")
+            axis.xaxis.set_minor_formatter(NullFormatter())  # labels at the decades only
         axis.set_xlabel(label)
         axis.grid(alpha=0.3)
     axes[0].set_ylabel(metric)
