@@ -22,7 +22,7 @@ from pathlib import Path
 from common import ensure_run, record
 
 import unweave
-from unweave.data.registry import load_series_data
+from unweave.data.registry import load_data
 from unweave.downstream import (
     TASKS,
     model_representation,
@@ -70,8 +70,8 @@ def main() -> None:
     results = json.loads(OUT.read_text()) if OUT.exists() else {}
     for data in args.data:
         root = args.root / FOLDERS[data] if data in FOLDERS else None
-        train_data = load_series_data(data, "train", root)
-        test = load_series_data(data, "test", root)
+        train_data = load_data(data, "train", root)
+        test = load_data(data, "test", root)
         entry = results.get(data, {"tasks": {}})  # other representations' figures are kept
         entry.update(n_train=len(train_data), n_test=len(test))
         representations = {}

@@ -29,7 +29,7 @@ import numpy as np
 from common import ensure_run, machine, record
 
 from unweave.atomic import write_atomic
-from unweave.data.registry import load_series_data
+from unweave.data.registry import load_data
 from unweave.evaluation import Evaluation, EvaluationSettings, score_checkpoints
 from unweave.metrics.probes import chance, probe_accuracy
 from unweave.training.milestones import select_checkpoints
@@ -98,7 +98,7 @@ def mean_feature_baselines(root: Path, window: int) -> dict[str, float]:
         time_column="frame", group_column="utterance", feature_columns=COLUMNS,
         static_labels=["speaker"],
     )  # fmt: skip
-    splits = [load_series_data("series-csv", s, root, **options) for s in ("train", "test")]
+    splits = [load_data("series-csv", s, root, **options) for s in ("train", "test")]
     labels = [d.static["speaker"] for d in splits]
     figures = {}
     for name, frames in (("mean_features", None), ("first_window_mean", window)):

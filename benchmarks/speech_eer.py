@@ -21,14 +21,18 @@ from pathlib import Path
 
 from common import benchmark_methods
 
-from unweave.data.registry import AUDIO_LOADERS
+from unweave.data.registry import DATASETS
 from unweave.metrics.speech import content_probe_report, speaker_verification_report
 from unweave.training.run import load_run_data
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "speech_eer.json"
 #: Speech set -> its folder under --root (the registry's own table).
-FOLDERS = {name: entry.data_folder for name, entry in AUDIO_LOADERS.items() if entry.data_folder}
+FOLDERS = {
+    name: entry.folder
+    for name, entry in DATASETS.items()
+    if entry.modality == "audio" and entry.folder
+}
 
 
 def main() -> None:

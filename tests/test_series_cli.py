@@ -205,8 +205,8 @@ def invoke(capsys, monkeypatch, *args: str) -> tuple[int, str, str]:
         ),
         (
             ["train", "dbse", "--data", "series-csv", "--root", "{tmp}/mine.csv"],
-            "The 'series-csv' data set needs --root FILE.csv and --set data.options.KEY=... "
-            "for time_column, feature_columns (a list) and group_column.",
+            "The 'series-csv' data set needs data.options time_column, feature_columns and "
+            "group_column (--set data.options.KEY=...).",
         ),
         (
             ["train", "dbse", "--data", "series-csv", "--root", "{tmp}/mine.csv"]

@@ -360,7 +360,7 @@ def downstream(
     import dataclasses
 
     from unweave.atomic import update_json
-    from unweave.data.registry import load_series_data
+    from unweave.data.registry import load_data
     from unweave.downstream import (
         format_results,
         get_task,
@@ -382,8 +382,8 @@ def downstream(
         train_data, test = load_run_data(run, "train", root), load_run_data(run, "test", root)
     elif data is not None:
         data_name, label = data, "raw features"
-        train_data = load_series_data(data, "train", root)
-        test = load_series_data(data, "test", root)
+        train_data = load_data(data, "train", root)
+        test = load_data(data, "test", root)
         window = {"physionet": 4}.get(data, 24)
         represent = raw_representation(window)
     else:
@@ -644,8 +644,14 @@ def data_list() -> None:
         remove_stale_builds,
     )
 
-    for modality, names in registry.DATASETS_BY_MODALITY.items():
-        typer.echo(f"{modality} data sets: " + ", ".join(names))
+    for modality, what in registry.MODALITIES.items():
+        typer.echo(f"{modality}: {what}")
+        for name in registry.datasets_of(modality):
+            entry = registry.DATASETS[name]
+            where = {"none": "no files", "optional": "rendered, or read from --root"}.get(
+                entry.files, f"--root {entry.root_help}"
+            )
+            typer.echo(f"  {name:<18} {entry.description} [{where}; {entry.licence}]")
     root = cache_root()
     typer.echo(f"Cache: {root}")
     total = 0

@@ -11,7 +11,7 @@ import soundfile as sf
 from scipy.signal import freqz
 
 from unweave.data.conditions import EQ_RANGE_DB, TestCondition, equaliser
-from unweave.data.registry import load_audio_data
+from unweave.data.registry import load_data
 from unweave.errors import UnweaveError
 
 RATE = 16000
@@ -68,7 +68,7 @@ def test_a_bad_condition_is_one_sentence_before_anything_is_built(
     options: dict, message: str, fresh_cache
 ) -> None:
     with pytest.raises(UnweaveError, match=message):
-        load_audio_data("synthetic-speech", "test", n_speakers=2, **options)
+        load_data("synthetic-speech", "test", n_speakers=2, **options)
     assert not fresh_cache.exists() or not any(fresh_cache.iterdir())
 
 
@@ -88,9 +88,9 @@ def test_only_the_test_split_changes_and_it_is_normalised_as_the_clean_one(
     tmp_path: Path, fresh_cache
 ) -> None:
     root = tiny_fsdd(tmp_path)
-    clean = {s: load_audio_data("fsdd", s, root, features="fbank") for s in ("train", "test")}
+    clean = {s: load_data("fsdd", s, root, features="fbank") for s in ("train", "test")}
     noisy = {
-        s: load_audio_data("fsdd", s, root, features="fbank", test_snr_db=0, test_channel_seed=0)
+        s: load_data("fsdd", s, root, features="fbank", test_snr_db=0, test_channel_seed=0)
         for s in ("train", "test")
     }
     np.testing.assert_array_equal(noisy["train"].x, clean["train"].x)

@@ -12,7 +12,7 @@ from PIL import Image
 from unweave.data import frames as frames_module
 from unweave.data.cache import COMPLETE_MARKER
 from unweave.data.frames import load_frame_folder, natural_key
-from unweave.data.registry import load_sequence_data
+from unweave.data.registry import load_data
 from unweave.errors import UnweaveError
 
 LABELS = ("happy", "sad")  # written in this order; "happy" sorts first
@@ -109,7 +109,7 @@ def test_split_sizes_and_disjoint(tree: Path, fresh_cache: Path) -> None:
 
 
 def test_stride_and_registry(tree: Path, fresh_cache: Path) -> None:
-    data = load_sequence_data("frames", "train", root=tree, seq_len=5, size=8, stride=2)
+    data = load_data("frames", "train", root=tree, seq_len=5, size=8, stride=2)
     red = data.x[:, :, 0].astype(int).mean(axis=(2, 3))
     np.testing.assert_allclose(red[0], 25 * np.array([1, 3, 5, 7, 9]), atol=4)
 
@@ -187,4 +187,4 @@ def test_bad_options(tree: Path, fresh_cache: Path) -> None:
     with pytest.raises(UnweaveError, match="test_fraction"):
         load_frame_folder(tree, "train", test_fraction=1.0)
     with pytest.raises(UnweaveError, match="root"):
-        load_sequence_data("frames", "train")
+        load_data("frames", "train")

@@ -25,7 +25,7 @@ from unweave.data.phonenums import (
     split_sizes,
     vertical_blur,
 )
-from unweave.data.registry import FRAGMENT_DATASETS, data_modality, load_data
+from unweave.data.registry import data_modality, datasets_of, load_data
 from unweave.errors import UnweaveError
 
 # The reference's palettes, in order (number_office.py:31-40, phonenums_dataloader_ood.py:10-19).
@@ -227,7 +227,7 @@ def test_deterministic_by_seed(splits: dict, fresh_cache: Path) -> None:
 
 
 def test_registry_serves_phonenums(splits: dict) -> None:
-    assert "phonenums" in FRAGMENT_DATASETS and data_modality("phonenums") == "fragments"
+    assert "phonenums" in datasets_of("fragments") and data_modality("phonenums") == "fragments"
     data = load_data("phonenums", "test", n_pages=N_PAGES, n_ood_pages=N_OOD)
     np.testing.assert_array_equal(data.x, splits["test"].x)
     with pytest.raises(UnweaveError, match=r"data.options.n_page'.*Did you mean.*n_pages"):

@@ -14,7 +14,7 @@ import soundfile as sf
 from conftest import SHARED_DATA
 
 from unweave.data.audio import read_wav, stft_magnitude, wave_chunks
-from unweave.data.registry import data_modality, load_audio_data
+from unweave.data.registry import data_modality, load_data
 from unweave.data.speech import (
     DIGITS,
     FSDD_STRING_PAUSE_SECONDS,
@@ -373,11 +373,11 @@ def test_fsdd_strings_by_name_and_presets(
 ) -> None:
     assert data_modality("fsdd-strings") == "audio"
     monkeypatch.setenv("UNWEAVE_DATA", str(string_takes.parents[1]))  # root defaults to fsdd/
-    test = load_audio_data("fsdd-strings", "test", features="fbank", words_per_utterance=3)
+    test = load_data("fsdd-strings", "test", features="fbank", words_per_utterance=3)
     assert test.name == "fsdd-strings" and test.x.shape[1:] == (20, 80)
     assert all(len(stems) == 3 for _, stems in string_rows(test))
     with pytest.raises(UnweaveError, match="Did you mean 'data.options.words_per_utterance'"):
-        load_audio_data("fsdd-strings", "test", words_per_utterances=3)
+        load_data("fsdd-strings", "test", words_per_utterances=3)
     for method in ("fhvae", "dbse"):
         for preset in ("paper", "cpu"):
             options = resolve(method, "fsdd-strings", preset)["data"]["options"]

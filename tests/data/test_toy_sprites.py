@@ -9,7 +9,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
-from unweave.data.registry import load_sequence_data
+from unweave.data.registry import load_data
 from unweave.data.toy_sprites import (
     ACTIONS,
     EYE_COLOUR,
@@ -152,7 +152,7 @@ def test_load_splits() -> None:
     assert (train.split, test.split) == ("train", "test")
     assert (len(train), len(test)) == (40, 10)
     assert not np.array_equal(train.x[:10], test.x)
-    again = load_sequence_data("toy-sprites", "test", size=16, n_train=40, n_test=10, seed=5)
+    again = load_data("toy-sprites", "test", size=16, n_train=40, n_test=10, seed=5)
     np.testing.assert_array_equal(again.x, test.x)
     other = load_toy_sprites("test", size=16, n_test=10, seed=6)
     assert not np.array_equal(other.x, test.x)

@@ -156,10 +156,10 @@ def test_presets_fit_the_real_data(name: str, preset: str) -> None:
     """Each preset's model takes its real data set's series; one loss step is finite."""
     if not REAL[name].exists():
         pytest.skip(f"{REAL[name]} is not on this machine")
-    from unweave.data.registry import load_series_data
+    from unweave.data.registry import load_data
 
     config = resolve("dbse", name, preset, root=str(REAL[name]))
-    data = load_series_data(name, "test", REAL[name])
+    data = load_data(name, "test", REAL[name])
     model = build_model("dbse", config["model"], "series")
     x, mask = torch.from_numpy(data.x[:2]), torch.from_numpy(data.mask[:2])
     assert torch.isfinite(model.loss(x, mask)["loss"])

@@ -54,6 +54,7 @@ import numpy as np
 from unweave.data.cache import file_fingerprint
 from unweave.data.ground_truth import (
     GroundTruthImages,
+    as_split,
     cached_images,
     check_factors,
     check_stored_array,
@@ -230,14 +231,15 @@ def load_dsprites_npz(path: str | Path) -> GroundTruthImages:
     )
 
 
-def load_dsprites(root: str | Path | None = None) -> GroundTruthImages:
+def load_dsprites(root: str | Path | None = None, split: str = "train") -> GroundTruthImages:
     """dSprites with its five varying factors (shape, scale, orientation, posX, posY; the
     single colour dropped, as disentanglement_lib does): the original file when ``root`` is
     given, else our rendering.
 
-    ``root`` is the npz file itself or a folder holding ``NPZ_NAME``.
+    ``root`` is the npz file itself or a folder holding ``NPZ_NAME``; ``split`` as in
+    :func:`~unweave.data.ground_truth.as_split`.
     """
     if root is None:
-        return render_dsprites().varying()
+        return as_split(render_dsprites().varying(), split)
     root = Path(root)
-    return load_dsprites_npz(root / NPZ_NAME if root.is_dir() else root).varying()
+    return as_split(load_dsprites_npz(root / NPZ_NAME if root.is_dir() else root).varying(), split)

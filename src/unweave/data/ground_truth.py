@@ -147,6 +147,15 @@ class GroundTruthImages:
         return to_float(read_rows(self.x, rows))
 
 
+def as_split(data: GroundTruthImages, split: str) -> GroundTruthImages:
+    """``data`` labelled ``split``. These sets have no published split: as in
+    disentanglement_lib, models train on the whole grid and the metrics sample from it, so
+    ``"train"`` and ``"test"`` are the same images."""
+    if split not in ("train", "test"):
+        raise UnweaveError(f"Unknown split '{split}'; expected 'train' or 'test'.")
+    return dataclasses.replace(data, split=split)
+
+
 def check_factors(
     factors: np.ndarray, names: Sequence[str], sizes: Sequence[int], where: str
 ) -> np.ndarray:

@@ -58,9 +58,15 @@ def read_idx(path: str | Path) -> np.ndarray:
     dtype = np.dtype(IDX_DTYPES[raw[2]])
     expected = math.prod(dims) * dtype.itemsize
     if len(raw) - header != expected:
+        shape = (
+            str(dims)
+            if len(dims) <= 4
+            else f"({', '.join(map(str, dims[:3]))}, ...) of {ndim} dimensions"
+        )
+        size = f"{expected}" if expected < 10**15 else f"{expected:.3g}"
         raise UnweaveError(
-            f"{path}: {len(raw) - header} data bytes; expected {expected} for an IDX array "
-            f"of shape {dims} and type {dtype.name}."
+            f"{path}: {len(raw) - header} data bytes; expected {size} for an IDX array "
+            f"of shape {shape} and type {dtype.name}."
         )
     return np.frombuffer(raw, dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
 

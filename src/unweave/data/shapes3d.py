@@ -49,6 +49,7 @@ from matplotlib.colors import hsv_to_rgb
 from unweave.data.cache import file_fingerprint
 from unweave.data.ground_truth import (
     GroundTruthImages,
+    as_split,
     cached_images,
     check_factors,
     check_stored_array,
@@ -312,12 +313,13 @@ def load_shapes3d_h5(path: str | Path) -> GroundTruthImages:
     )
 
 
-def load_shapes3d(root: str | Path | None = None) -> GroundTruthImages:
+def load_shapes3d(root: str | Path | None = None, split: str = "train") -> GroundTruthImages:
     """3DShapes: the original file when ``root`` is given, else our rendering.
 
-    ``root`` is the h5 file itself or a folder holding ``3dshapes.h5``.
+    ``root`` is the h5 file itself or a folder holding ``3dshapes.h5``; ``split`` as in
+    :func:`~unweave.data.ground_truth.as_split`.
     """
     if root is None:
-        return render_shapes3d()
+        return as_split(render_shapes3d(), split)
     root = Path(root)
-    return load_shapes3d_h5(root / H5_NAME if root.is_dir() else root)
+    return as_split(load_shapes3d_h5(root / H5_NAME if root.is_dir() else root), split)

@@ -311,8 +311,24 @@ def _zscore(
 # --------------------------------------------------------------------------- ETT
 
 
-def load_etth1(path: Path, split: str = "train") -> SeriesData:
-    """ETTh1/ETTh2 as (year, month) samples of 672 hours: x ``(N, 672, 6)``.
+def load_etth1(root: str | Path, split: str = "train") -> SeriesData:
+    """ETTh1 from ``root`` (``ETTh1.csv`` or a folder holding it): :func:`load_ett`."""
+    return load_ett(_in_folder(root, "ETTh1.csv"), split)
+
+
+def load_etth2(root: str | Path, split: str = "train") -> SeriesData:
+    """ETTh2 from ``root`` (``ETTh2.csv`` or a folder holding it): :func:`load_ett`."""
+    return load_ett(_in_folder(root, "ETTh2.csv"), split)
+
+
+def _in_folder(root: str | Path, name: str) -> Path:
+    """``root/name`` when ``root`` is a folder, else ``root``."""
+    root = Path(root)
+    return root / name if root.is_dir() else root
+
+
+def load_ett(path: Path, split: str = "train") -> SeriesData:
+    """An ETT CSV (ETTh1/ETTh2) as (year, month) samples of 672 hours: x ``(N, 672, 6)``.
 
     Samples are the calendar months with at least 672 hourly rows, truncated to their first
     672 rows. Train = years 2017-2018 (the last 15% of those samples, rounded, are
@@ -381,7 +397,7 @@ def load_etth1(path: Path, split: str = "train") -> SeriesData:
 # --------------------------------------------------------------------------- Air Quality
 
 
-def load_air_quality(folder: Path, split: str = "train") -> SeriesData:
+def load_air_quality(root: Path, split: str = "train") -> SeriesData:
     """Beijing Multi-Site Air Quality as (year, month, station) samples: x ``(N, 672, 10)``.
 
     Each group keeps its first 672 rows (groups with fewer are dropped). ``"NA"`` cells have
@@ -390,7 +406,7 @@ def load_air_quality(folder: Path, split: str = "train") -> SeriesData:
     ``"month"`` (0-11) and ``"station"`` (index into ``meta["stations"]``, sorted names).
     """
     _check_split(split, ("train", "test"))
-    folder = Path(folder)
+    folder = Path(root)
     files = sorted(folder.glob("PRSA_Data_*_20130301-20170228.csv"))
     if not files:
         raise UnweaveError(
@@ -816,7 +832,7 @@ def _label_codes(
 
 
 def split_series_csv(
-    path: Path,
+    root: Path,
     split: str,
     time_column: str,
     feature_columns: list[str],
@@ -827,12 +843,14 @@ def split_series_csv(
     static_labels: list[str] = (),
     dynamic_labels: list[str] = (),
 ) -> SeriesData:
-    """A user's CSV (see :func:`load_series_csv`) as a normalised ``"train"`` or ``"test"`` split.
+    """A user's CSV file ``root`` (see :func:`load_series_csv`) as a normalised ``"train"`` or
+    ``"test"`` split.
 
     Sequences are shuffled by ``seed`` and the last ``test_fraction`` of them are the test
     split; the z-score is fitted on the observed training values only.
     """
     _check_split(split, ("train", "test"))
+    path = Path(root)
     if not 0.0 < test_fraction < 1.0:
         raise UnweaveError(
             f"data.options.test_fraction is {test_fraction}; expected a number between 0 and 1."

@@ -31,7 +31,7 @@ from safetensors.torch import save_file
 
 from unweave.data.base import SequenceData
 from unweave.data.cache import COMPLETE_MARKER, cache_key, cache_root, cached_build
-from unweave.data.registry import load_sequence_data
+from unweave.data.registry import load_data
 from unweave.errors import UnweaveError
 from unweave.judges.sequence import JudgeConfig, SequenceJudge
 from unweave.judges.train import factor_names, judge_accuracy, judge_params
@@ -139,9 +139,7 @@ def import_judge(
     path = Path(path)
     config, state = convert_reference_state(read_reference_state(path), str(path))
     if test_split is None:
-        test_split = load_sequence_data(
-            data["name"], "test", data.get("root"), **data.get("options", {})
-        )
+        test_split = load_data(data["name"], "test", data.get("root"), **data.get("options", {}))
     if sorted(config.factor_sizes.items()) != sorted(test_split.factor_sizes.items()):
         raise UnweaveError(
             f"{path} judges factors {config.factor_sizes}; the data '{data['name']}' has "

@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from unweave.data.base import SequenceData
 from unweave.data.cache import cache_key, cache_root, cached_build
-from unweave.data.registry import load_sequence_data
+from unweave.data.registry import load_data
 from unweave.errors import UnweaveError
 from unweave.judges.sequence import JudgeConfig, SequenceJudge
 from unweave.nn.frames import prepare_frames
@@ -104,8 +104,8 @@ def train_judge(
 
     def build(folder: Path) -> None:
         root, options = data.get("root"), data.get("options", {})
-        train_split = load_sequence_data(data["name"], "train", root, **options)
-        test_split = load_sequence_data(data["name"], "test", root, **options)
+        train_split = load_data(data["name"], "train", root, **options)
+        test_split = load_data(data["name"], "test", root, **options)
         config = JudgeConfig(
             factor_sizes={n: train_split.factor_sizes[n] for n in factor_names(train_split)},
             image_size=image_size,
