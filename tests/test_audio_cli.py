@@ -49,7 +49,7 @@ def runs(tmp_path_factory) -> Path:
 def test_train_writes_a_speech_model_that_loads(runs, method, features) -> None:
     info = json.loads((runs / method / "model.json").read_text())
     assert info["modality"] == "audio" and info["method"] == method
-    model = unweave.load(runs / method)
+    model = unweave.load(runs / method).model
     assert model.config.n_features == features  # set from the data: STFT or log-mel bins
     x = torch.randn(2, 20, features)
     latents = model.encode(x)
@@ -57,7 +57,7 @@ def test_train_writes_a_speech_model_that_loads(runs, method, features) -> None:
 
 
 def test_fhvae_knows_its_training_sequences(runs) -> None:
-    model = unweave.load(runs / "fhvae")
+    model = unweave.load(runs / "fhvae").model
     assert model.config.n_sequences == 12  # 3 speakers x 4 utterances
     counts = model.sequence_lengths
     assert counts.shape == (12,) and (counts >= 1).all()
@@ -160,7 +160,7 @@ def test_hierarchical_sampling_trains_each_epoch_on_its_block(tmp_path, one_thre
         "fhvae", "synthetic-speech", "cpu", overrides=[*overrides, "train.max_epochs=3"]
     )
     run = train(config, tmp_path / "run", extra_callbacks=[RecordSequences()])
-    model = unweave.load(run)
+    model = unweave.load(run).model
     assert model.mu2_table.shape == (4, 4)
     blocks = [set(model.block_sequences(epoch, config["train"]["seed"])) for epoch in range(3)]
     assert seen == blocks  # every epoch trained on exactly its block

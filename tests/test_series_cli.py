@@ -99,7 +99,7 @@ def test_train_writes_a_series_model_that_loads(runs) -> None:
     assert info["modality"] == "series" and info["method"] == "dbse"
     assert info["data"]["name"] == "synthetic-series"
     assert info["data"]["static_factors"] == ["level", "family"]
-    model = unweave.load(run)
+    model = unweave.load(run).model
     x = torch.from_numpy(load_synthetic_series("test", N_TRAIN, N_TEST).x[:3])
     latents = model.encode(x, torch.ones_like(x, dtype=torch.bool))
     assert latents.static.mean.shape == (3, 8)
@@ -110,7 +110,7 @@ def test_train_writes_a_series_model_that_loads(runs) -> None:
 def test_seqvae_run_has_no_static_code(runs) -> None:
     info = json.loads((runs / "seqvae" / "model.json").read_text())
     assert info["modality"] == "series" and info["method"] == "seqvae"
-    model = unweave.load(runs / "seqvae")
+    model = unweave.load(runs / "seqvae").model
     x = torch.zeros(2, 240, 4)
     latents = model.encode(x, torch.ones_like(x, dtype=torch.bool))
     assert latents.static is None and latents.dynamic.mean.shape == (2, 10, 16)

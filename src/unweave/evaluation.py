@@ -25,12 +25,13 @@ METRIC_GROUPS = {
 }
 
 
-def metric_groups(modality: str, metrics: str | None, run: Path) -> list[str]:
-    """The groups a comma-separated ``metrics`` names (default: all of ``modality``'s)."""
+def metric_groups(modality: str, metrics: str | None, holder: str | Path) -> list[str]:
+    """The groups a comma-separated ``metrics`` names (default: all of ``modality``'s);
+    ``holder`` (a run folder, or what the model is) names the model in the error."""
     allowed = METRIC_GROUPS.get(modality)
     if allowed is None:
         raise UnweaveError(
-            f"{run} holds a {modality} model, which 'unweave evaluate' cannot score."
+            f"{holder} holds a {modality} model, which 'unweave evaluate' cannot score."
         )
     groups = [g.strip() for g in (metrics or ",".join(allowed)).split(",") if g.strip()]
     unknown = [g for g in groups if g not in allowed]
@@ -67,29 +68,64 @@ class Evaluation:
         settings: EvaluationSettings,
         root: Path | None = None,
     ) -> None:
-        from unweave.training.run import load_run_data, read_run_config
+        from unweave.training.run import read_run_config
 
-        self.run, self.modality, self.groups, self.settings = run, modality, groups, settings
         config = read_run_config(run)
-        self.data_name = config["data"]["name"]
-        self.test = load_run_data(run, "test", root)
+        data = dict(config["data"])
+        data["root"] = str(root) if root else data.get("root")
+        self.run = run
+        self._load(
+            data, modality, groups, settings, config["model"].get("image_size"),
+            hint=f"unweave judge train --run {run}",
+        )  # fmt: skip
+
+    @classmethod
+    def of_data(
+        cls,
+        data: dict[str, Any],
+        modality: str,
+        groups: list[str],
+        settings: EvaluationSettings,
+        image_size: int | None = None,
+    ) -> Evaluation:
+        """An evaluation of any model on the data set ``data`` (a run config's ``data``
+        section: ``name``, ``root``, ``options``), not tied to a run."""
+        evaluation = cls.__new__(cls)
+        evaluation.run = None
+        hint = f"unweave judge train --data {data['name']}"
+        evaluation._load(data, modality, groups, settings, image_size, hint)
+        return evaluation
+
+    def _load(
+        self,
+        data: dict[str, Any],
+        modality: str,
+        groups: list[str],
+        settings: EvaluationSettings,
+        image_size: int | None,
+        hint: str,
+    ) -> None:
+        """Load the splits (and the judge) that ``groups`` read."""
+        from unweave.data.registry import load_data
+
+        self.modality, self.groups, self.settings = modality, groups, settings
+        self.data_name = data["name"]
+
+        def split(name: str) -> Any:
+            return load_data(data["name"], name, data.get("root"), **(data.get("options") or {}))
+
+        self.test = split("test")
         self.judge = self.judge_info = None
         if "judge" in groups:  # loaded first: it fails fast when no judge is cached
             from unweave.judges.train import load_judge
 
-            data = dict(config["data"])
-            data["root"] = str(root) if root else data.get("root")
             self.judge, self.judge_info = load_judge(
-                data,
-                config["model"].get("image_size"),
-                settings.judge_training,
-                hint=f"unweave judge train --run {run}",
-                source=settings.judge_source,
+                data, image_size, settings.judge_training, hint=hint, source=settings.judge_source
             )
         # Every group but the judge protocol also reads the training split: load it once.
         needs_train = bool(set(groups) - {"judge"}) and modality != "images"
-        self.train = load_run_data(run, "train", root) if needs_train else None
-        self.ood = load_run_data(run, "ood", root) if "content_style" in groups else None
+        self.train = split("train") if needs_train else None
+        self.ood = split("ood") if "content_style" in groups else None
         self.checked_judge = False
 
     def score(self, model: torch.nn.Module, figure: Path | None = None) -> dict[str, float]:

@@ -122,6 +122,35 @@ def _swap_images(run_dir: Path, model, test) -> tuple[bytes, bytes, str]:
     return png_bytes, gif_bytes, source
 
 
+def _other_swaps(run_dir: Path, model, test) -> str:
+    """The swap section of a run that is not video: a series model's static swap (the
+    first test series decoded with the static code of series from the other end of the
+    split), else a pointer to ``unweave swap``."""
+    if model.modality != "series" or model.name != "dbse":
+        return _note(f"Swap figures of {model.modality} runs: unweave swap {run_dir}")
+    import torch
+
+    from unweave.viz.series import plot_static_swap
+
+    rows = np.arange(min(3, len(test) // 2))
+    partners = len(test) - 1 - rows
+    x, mask = torch.from_numpy(test.x).float(), torch.from_numpy(test.mask)
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(0)
+        swapped = model.swap(x[rows], x[partners], mask[rows], mask[partners]).numpy()
+    with tempfile.TemporaryDirectory() as folder:
+        png = plot_static_swap(
+            test.x[rows], test.x[partners], swapped, list(test.feature_names),
+            Path(folder) / "swap.png", window=model.config.window, n_pairs=len(rows),
+        ).read_bytes()  # fmt: skip
+    alt = "Static swap: series decoded with another series' static code"
+    caption = (
+        f"Test series {rows.tolist()} decoded with the static code of test series "
+        f"{partners.tolist()}, beside both (feature {test.feature_names[0]})."
+    )
+    return _figure(_img(png, "image/png", "swap-grid", alt), caption)
+
+
 def _embeddings(model, test, max_clips: int) -> tuple[bytes, bytes, int]:
     """PNGs of the static and the time-averaged dynamic code, coloured by every factor."""
     from unweave.metrics.probes import encode_dataset
@@ -211,6 +240,9 @@ def render_report(run_dir: Path, root: Path | None = None, max_clips: int = 1000
         parts.append(_note(f"not evaluated yet: run unweave evaluate {run_dir}"))
 
     parts.append("<h2>Swaps</h2>")
+    if model.modality != "video":
+        parts.append(_other_swaps(run_dir, model, test))
+        return _page(name, method, parts)
     png, gif, source = _swap_images(run_dir, model, test)
     caption = (
         "Each row keeps the static code of the clip on the left, each column takes the dynamic "
@@ -239,6 +271,11 @@ def render_report(run_dir: Path, root: Path | None = None, max_clips: int = 1000
         )
     )
 
+    return _page(name, method, parts)
+
+
+def _page(name: str, method: str, parts: list[str]) -> str:
+    """The whole HTML page of the report's ``parts``."""
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'

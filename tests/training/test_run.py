@@ -32,7 +32,7 @@ def test_run_folder_and_load_round_trip(tmp_path, method):
         assert (run / name).exists(), name
     assert (run / "checkpoints" / "last.ckpt").exists()
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))
-    model = unweave.load(run)
+    model = unweave.load(run).model
     assert model.name == method and not model.training
     state = load_file(str(run / "model.safetensors"))
     assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
@@ -137,7 +137,7 @@ def test_tiny_dbse_learns_to_reconstruct(tmp_path):
     run = train(
         tiny_config(epochs=30, extra=("optim.lr=0.005",)), tmp_path / "r", train_data=data, **QUIET
     )
-    model = unweave.load(run)
+    model = unweave.load(run).model
     frames = torch.from_numpy(x).float() / 255
     with torch.no_grad():
         latents = model.encode(frames)

@@ -1,0 +1,96 @@
+"""The Python API: the README's notebook session runs as written, and its pieces behave."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import unweave
+from unweave.errors import UnweaveError
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_session() -> str:
+    """The Python block of the README's 'From Python' section."""
+    section = README.read_text().split("### From Python")[1]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+def test_the_readme_session_fits_evaluates_swaps_and_reports(tmp_path, monkeypatch):
+    code = readme_session()
+    assert len(code.strip().splitlines()) < 20
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(code, str(README), "exec"), scope)
+    figures, codes, swapped = scope["figures"], scope["codes"], scope["swapped"]
+    assert figures["probe/static->level"] >= 0.95  # the README says 1.00
+    assert figures["probe/dynamic->level"] <= 0.6  # chance 0.4; the README says 0.43
+    assert codes["static"].shape == (40, 8) and codes["dynamic"].shape == (40, 6, 8)
+    assert swapped.shape == (4, 48, 3)
+    report = (tmp_path / "runs/waves/report.html").read_text()
+    assert 'id="swap-grid"' in report and "static-&gt;level" in report
+    again = unweave.load(tmp_path / "runs/waves")  # the run, from its folder, as any run
+    assert np.allclose(again.encode()["static"], codes["static"], atol=1e-5)
+    assert sorted(p.name for p in (tmp_path / "runs/waves/data").iterdir()) == [
+        "test.npz",
+        "train.npz",
+    ]
+    model_figures = unweave.evaluate(
+        again.model, "series-npz", metrics="probes", root=tmp_path / "runs/waves/data"
+    )
+    assert model_figures["probe/static->level"] == figures["probe/static->level"]
+
+
+def test_settings_take_both_spellings_and_bad_ones_are_one_sentence(tmp_path):
+    from unweave.api import _overrides
+
+    assert _overrides({"model__f_dim": 16, "train": {"max_epochs": 2}}) == {
+        "model": {"f_dim": 16},
+        "train": {"max_epochs": 2},
+    }
+    with pytest.raises(UnweaveError, match="Setting 'f_dim' names no section"):
+        _overrides({"f_dim": 16})
+    x = np.zeros((10, 50, 2), np.float32)
+    with pytest.raises(UnweaveError, match="50 steps do not split into windows of 24"):
+        unweave.fit("dbse", x, run_dir=tmp_path / "run")
+    with pytest.raises(UnweaveError, match=r"Arrays of shape \(10, 50\): expected series"):
+        unweave.fit("dbse", x[..., 0], run_dir=tmp_path / "run")
+    with pytest.raises(UnweaveError, match="Unknown setting 'model.fdim'"):
+        unweave.fit("dbse", x[:, :48], run_dir=tmp_path / "run", model__fdim=3)
+
+
+def test_npz_files_are_read_without_pickles_and_checked(tmp_path):
+    from unweave.data.arrays import save_arrays
+    from unweave.data.registry import load_data
+
+    save_arrays(tmp_path, "train", np.arange(24.0).reshape(2, 4, 3), static={"a": [0, 1]})
+    save_arrays(tmp_path, "test", np.ones((1, 4, 3)), static={"a": [1]})
+    train = load_data("series-npz", "train", tmp_path)
+    assert np.allclose(train.x.mean((0, 1)), 0, atol=1e-6) and train.static["a"].tolist() == [0, 1]
+    np.savez(tmp_path / "test.npz", x=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(UnweaveError, match="test.npz is not a readable npz file without pickles"):
+        load_data("series-npz", "test", tmp_path)
+    np.savez(tmp_path / "test.npz", x=np.ones((1, 5, 3)))
+    with pytest.raises(UnweaveError, match=r"expected \(N, 4, 3\) like train.npz"):
+        load_data("series-npz", "test", tmp_path)
+    np.savez(tmp_path / "test.npz", x=np.ones((1, 4, 3)), static_a=np.array([0.5]))
+    with pytest.raises(UnweaveError, match="'static_a' is float64; expected integer labels"):
+        load_data("series-npz", "test", tmp_path)
+
+
+def test_clips_as_npz_carry_their_labels_and_factor_sizes(tmp_path):
+    from unweave.data.arrays import save_arrays
+    from unweave.data.registry import load_data
+
+    clips = np.zeros((3, 4, 3, 8, 8), np.uint8)
+    save_arrays(tmp_path, "train", clips, static={"colour": [0, 1, 1]}, dynamic={"move": [0, 0, 2]})
+    save_arrays(tmp_path, "test", clips[:1], static={"colour": [4]}, dynamic={"move": [1]})
+    test = load_data("video-npz", "test", tmp_path)
+    assert test.factor_sizes == {"colour": 5, "move": 3} and test.static["colour"].tolist() == [4]
+    save_arrays(tmp_path, "test", clips[:1].astype(np.float32))
+    with pytest.raises(UnweaveError, match=r"expected uint8 \(N, T, C, H, W\)"):
+        load_data("video-npz", "test", tmp_path)
