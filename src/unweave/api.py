@@ -84,7 +84,9 @@ class Run:
         if self.modality == "series":
             masks = [torch.ones_like(x, dtype=torch.bool) if m is None else torch.as_tensor(
                 np.asarray(m, bool)) for x, m in ((a, mask_a), (b, mask_b))]  # fmt: skip
-            return model.swap(a.float(), b.float(), *masks).numpy()
+            from unweave.models.base import swap_codes
+
+            return swap_codes(model, a.float(), b.float(), *masks).numpy()
         if hasattr(model, "swap"):
             return model.swap(a.float(), b.float()).numpy()
         raise UnweaveError(f"The {model.name} model ({self.modality}) has no swap.")

@@ -272,17 +272,17 @@ def _series_figures(model, test, out: Path, n: int) -> None:
     import torch
 
     from unweave.metrics.probes import encode_series
+    from unweave.models.base import swap_codes
     from unweave.viz.series import plot_reconstructions, plot_static_swap
 
-    if model.name != "dbse":
-        raise UnweaveError(f"Swapping needs a static code; the {model.name} model has none.")
     rows = np.arange(min(n, len(test) // 2))
     partners = len(test) - 1 - rows  # series from the other end of the split
     x = torch.from_numpy(test.x).float()
     mask = torch.from_numpy(test.mask)
     torch.manual_seed(0)
-    swapped = model.swap(x[rows], x[partners], mask[rows], mask[partners]).numpy()
-    window = model.config.window
+    with torch.no_grad():
+        swapped = swap_codes(model, x[rows], x[partners], mask[rows], mask[partners]).numpy()
+    window = getattr(model.config, "window", None)
     names = list(test.feature_names)
     png = plot_static_swap(
         test.x[rows], test.x[partners], swapped, names, out, window=window, n_pairs=len(rows)

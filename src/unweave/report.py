@@ -126,10 +126,11 @@ def _other_swaps(run_dir: Path, model, test) -> str:
     """The swap section of a run that is not video: a series model's static swap (the
     first test series decoded with the static code of series from the other end of the
     split), else a pointer to ``unweave swap``."""
-    if model.modality != "series" or model.name != "dbse":
+    if model.modality != "series":
         return _note(f"Swap figures of {model.modality} runs: unweave swap {run_dir}")
     import torch
 
+    from unweave.models.base import swap_codes
     from unweave.viz.series import plot_static_swap
 
     rows = np.arange(min(3, len(test) // 2))
@@ -137,11 +138,14 @@ def _other_swaps(run_dir: Path, model, test) -> str:
     x, mask = torch.from_numpy(test.x).float(), torch.from_numpy(test.mask)
     with torch.random.fork_rng(devices=[]), torch.no_grad():
         torch.manual_seed(0)
-        swapped = model.swap(x[rows], x[partners], mask[rows], mask[partners]).numpy()
+        try:
+            swapped = swap_codes(model, x[rows], x[partners], mask[rows], mask[partners]).numpy()
+        except UnweaveError as err:  # a model without a static code
+            return _note(str(err))
     with tempfile.TemporaryDirectory() as folder:
         png = plot_static_swap(
             test.x[rows], test.x[partners], swapped, list(test.feature_names),
-            Path(folder) / "swap.png", window=model.config.window, n_pairs=len(rows),
+            Path(folder) / "swap.png", window=getattr(model.config, "window", None), n_pairs=len(rows),
         ).read_bytes()  # fmt: skip
     alt = "Static swap: series decoded with another series' static code"
     caption = (

@@ -83,9 +83,11 @@ MINE = DataSet("plugged", "images", "unweave.data.dsprites:load_dsprites", "a pl
 def test_installed_packages_register_through_the_entry_point_group(monkeypatch):
     from importlib.metadata import EntryPoint
 
+    from unweave import plugins
+
     monkeypatch.setattr(registry, "DATASETS", dict(DATASETS))
     points = [EntryPoint("plugged", f"{__name__}:MINE", "unweave.datasets")]
-    monkeypatch.setattr(registry, "entry_points", lambda group: points)
+    monkeypatch.setattr(plugins, "entry_points", lambda group: points)
     registry.register_installed()
     assert data_modality("plugged") == "images"
     points[:] = [EntryPoint("bad", f"{__name__}:test_a_misspelt_option_names_the_closest", "g")]

@@ -13,7 +13,6 @@ import inspect
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Literal
 
@@ -204,13 +203,9 @@ for _entry in (
 def register_installed(group: str = "unweave.datasets") -> None:
     """Register the :class:`DataSet` each installed package names in the entry-point
     ``group``; one that does not load or is not a :class:`DataSet` is one sentence."""
-    for point in entry_points(group=group):
-        try:
-            entry = point.load()
-        except Exception as error:  # a broken package: say which, not a traceback
-            raise UnweaveError(
-                f"The entry point '{point.name}' ({point.value}) in {group} does not load: {error}."
-            ) from None
+    from unweave.plugins import installed
+
+    for point, entry in installed(group):
         if not isinstance(entry, DataSet):
             raise UnweaveError(
                 f"The entry point '{point.name}' ({point.value}) in {group} is a "

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from torch import nn
 
 from unweave.errors import UnweaveError
@@ -32,6 +35,58 @@ MODELS: dict[str, dict[str, type]] = {
 }
 
 
+#: What a model class needs to train, evaluate and export (DESIGN.md's model contract).
+CONTRACT = ("config_class", "batch_inputs", "loss", "encode", "decode", "export_config")
+
+
+def register_method(
+    name: str, modality: str, presets: dict[str, dict[str, Any]] | None = None
+) -> Callable[[type], type]:
+    """Class decorator: ``name`` trains, evaluates, swaps and reports ``modality`` data
+    through every command. ``presets`` (preset name -> ``model``/``optim``/``train``
+    settings) serve every data set of the modality that has no preset file for ``name``.
+
+    The class follows the model contract: ``config_class`` (a dataclass with
+    ``from_dict(values, where)``), ``batch_inputs(batch) -> tuple``, ``loss(*inputs) ->
+    {"loss": ..., <term>: ...}``, ``encode``, ``decode`` and ``export_config() -> dict``.
+    """
+    from unweave.data.registry import MODALITIES
+
+    if modality not in MODALITIES:
+        raise UnweaveError(
+            f"Method '{name}' has modality '{modality}'; expected one of: {', '.join(MODALITIES)}."
+        )
+
+    def add(cls: type) -> type:
+        missing = [part for part in CONTRACT if not hasattr(cls, part)]
+        if missing:
+            raise UnweaveError(
+                f"{cls.__name__} lacks {', '.join(missing)}; the model contract needs "
+                f"{', '.join(CONTRACT)}."
+            )
+        cls.name, cls.modality = name, modality
+        if presets is not None:
+            cls.presets = presets
+        MODELS.setdefault(modality, {})[name] = cls
+        return cls
+
+    return add
+
+
+def register_installed_methods(group: str = "unweave.methods") -> None:
+    """Register the model class each installed package names in the entry-point ``group``
+    (the entry point's name is the method's; the class says its ``modality``)."""
+    from unweave.plugins import installed
+
+    for point, cls in installed(group):
+        if not isinstance(cls, type) or not hasattr(cls, "modality"):
+            raise UnweaveError(
+                f"The entry point '{point.name}' ({point.value}) in {group} is not a model "
+                "class with a 'modality'."
+            )
+        register_method(point.name, cls.modality, getattr(cls, "presets", None))(cls)
+
+
 def model_class(method: str, modality: str = "video") -> type:
     """The class implementing ``method`` for ``modality``, with a clear error if there is none."""
     known = MODELS.get(modality, {})
@@ -48,7 +103,10 @@ def build_model(method: str, settings: dict, modality: str = "video") -> nn.Modu
     return cls(cls.config_class.from_dict(settings))
 
 
+register_installed_methods()
+
 __all__ = [
+    "register_method",
     "BetaTCVAE",
     "BetaVAE",
     "FactorVAE",

@@ -179,8 +179,10 @@ def swap_codes(
 ) -> torch.Tensor:
     """Decode the static code of ``x_static`` with the dynamics of ``x_dynamic`` (posterior
     means), for models whose ``encode`` takes a mask: ``(B, T, F)``."""
-    static = model.encode(x_static, mask_static).static.mean
-    return model.decode(static, model.encode(x_dynamic, mask_dynamic).dynamic.mean)
+    static = model.encode(x_static, mask_static).static
+    if static is None:
+        raise UnweaveError(f"Swapping needs a static code; the {model.name} model has none.")
+    return model.decode(static.mean, model.encode(x_dynamic, mask_dynamic).dynamic.mean)
 
 
 def image_batch(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor]:

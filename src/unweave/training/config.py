@@ -94,8 +94,16 @@ def split_preset_name(name: str) -> tuple[str, str]:
 
 def load_preset(method: str, data: str, preset: str) -> dict[str, Any]:
     """The preset ``preset`` (e.g. ``cpu`` or ``paper``) for ``method`` on ``data``."""
-    model_class(method, data_modality(data))  # fails for an unknown method or data set
+    cls = model_class(method, data_modality(data))  # fails for an unknown method or data set
     path = preset_path(method, data)
+    own = getattr(cls, "presets", None)  # a registered method's presets, for any data set
+    if not path.exists() and own is not None:
+        if preset not in own:
+            raise UnweaveError(
+                f"Preset '{preset}' is not among {method}'s presets; expected one of: "
+                f"{', '.join(own)}."
+            )
+        return own[preset]
     if not path.exists():
         raise UnweaveError(
             f"No preset file for method '{method}' on data '{data}' ({path.name}); "
