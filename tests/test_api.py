@@ -94,3 +94,36 @@ def test_clips_as_npz_carry_their_labels_and_factor_sizes(tmp_path):
     save_arrays(tmp_path, "test", clips[:1].astype(np.float32))
     with pytest.raises(UnweaveError, match=r"expected uint8 \(N, T, C, H, W\)"):
         load_data("video-npz", "test", tmp_path)
+
+
+def test_an_export_is_the_hub_layout_and_loads_from_its_folder(tmp_path, monkeypatch, capsys):
+    from helpers import TINY_MODEL, random_clips
+    from test_curves_cli import invoke
+
+    from unweave.training.config import resolve
+    from unweave.training.run import train
+
+    config = resolve("dbse", "toy-sprites", "cpu", overrides=[*TINY_MODEL, "train.max_epochs=1"])
+    run = train(config, tmp_path / "run", train_data=random_clips(), enable_progress_bar=False)
+    (run / "eval.json").write_text('{"probe/static->colour": 0.875}')
+    code, _ = invoke(capsys, monkeypatch, "export", str(run), "--out", str(tmp_path / "hub"))
+    assert code == 0
+    hub = tmp_path / "hub"
+    assert sorted(p.name for p in hub.iterdir()) == [
+        "README.md",
+        "config.json",
+        "model.safetensors",
+    ]
+    card = (hub / "README.md").read_text()
+    assert card.startswith("---\nlibrary_name: unweave\n")
+    assert (
+        "| `probe/static->colour` | 0.875 |" in card and f'unweave.load("{hub.as_posix()}")' in card
+    )
+    loaded = unweave.load(hub).model
+    original = unweave.load(run).model
+    for (name, a), b in zip(
+        loaded.state_dict().items(), original.state_dict().values(), strict=True
+    ):
+        assert (a == b).all(), name
+    code, err = invoke(capsys, monkeypatch, "export", str(run), "--out", str(run))
+    assert code == 2 and "is the run folder itself" in err

@@ -47,7 +47,7 @@ def runs(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize(("method", "features"), [("dbse", 201), ("fhvae", 80)])
 def test_train_writes_a_speech_model_that_loads(runs, method, features) -> None:
-    info = json.loads((runs / method / "model.json").read_text())
+    info = json.loads((runs / method / "config.json").read_text())
     assert info["modality"] == "audio" and info["method"] == method
     model = unweave.load(runs / method).model
     assert model.config.n_features == features  # set from the data: STFT or log-mel bins
@@ -92,7 +92,7 @@ def test_the_segment_beta_vae_is_scored_by_its_one_code_and_has_nothing_to_swap(
     runs, tmp_path, capsys, monkeypatch
 ) -> None:
     run = runs / "beta-vae"
-    assert json.loads((run / "model.json").read_text())["method"] == "beta-vae"
+    assert json.loads((run / "config.json").read_text())["method"] == "beta-vae"
     result = run_cli("evaluate", str(run), cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads((run / "eval.json").read_text())

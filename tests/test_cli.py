@@ -43,7 +43,7 @@ def trained_run(tmp_path_factory) -> Path:
 
 
 def test_train_writes_a_complete_run(trained_run):
-    for name in ("config.yaml", "env.json", "model.safetensors", "model.json", "metrics.csv"):
+    for name in ("config.yaml", "env.json", "model.safetensors", "config.json", "metrics.csv"):
         assert (trained_run / name).exists()
 
 

@@ -51,7 +51,7 @@ def test_each_method_trains_on_dsprites_and_traverses(
     code, out = cli(monkeypatch, capsys, "train", method, "--data", "dsprites", *sets)
     assert code == 0, out
     run = tmp_path / "runs" / f"{method}-dsprites-cpu"
-    info = json.loads((run / "model.json").read_text())
+    info = json.loads((run / "config.json").read_text())
     assert info["modality"] == "images" and info["data"]["factor_sizes"] == [3, 2, 3, 4, 5]
     model = unweave.load(run)
     assert model.representation(torch.rand(2, 1, 64, 64)).shape == (2, 10)

@@ -93,9 +93,9 @@ def chance(labels: np.ndarray) -> float:
 
 def test_train_writes_a_series_model_that_loads(runs) -> None:
     run = runs / "dbse"
-    for name in ("config.yaml", "model.safetensors", "model.json", "metrics.csv"):
+    for name in ("config.yaml", "model.safetensors", "config.json", "metrics.csv"):
         assert (run / name).exists(), name
-    info = json.loads((run / "model.json").read_text())
+    info = json.loads((run / "config.json").read_text())
     assert info["modality"] == "series" and info["method"] == "dbse"
     assert info["data"]["name"] == "synthetic-series"
     assert info["data"]["static_factors"] == ["level", "family"]
@@ -108,7 +108,7 @@ def test_train_writes_a_series_model_that_loads(runs) -> None:
 
 
 def test_seqvae_run_has_no_static_code(runs) -> None:
-    info = json.loads((runs / "seqvae" / "model.json").read_text())
+    info = json.loads((runs / "seqvae" / "config.json").read_text())
     assert info["modality"] == "series" and info["method"] == "seqvae"
     model = unweave.load(runs / "seqvae").model
     x = torch.zeros(2, 240, 4)

@@ -33,8 +33,8 @@ DEFAULT_WINDOW = 24
 class Run:
     """A run folder of ``unweave train`` / :func:`fit`: its config, model and data.
 
-    ``path`` holds ``config.yaml``, ``model.safetensors`` and ``model.json`` (loaded without
-    unpickling), ``metrics.csv`` and the checkpoints.
+    ``path`` holds ``config.yaml``, ``model.safetensors`` and ``config.json`` (loaded without
+    unpickling), the ``README.md`` model card, ``metrics.csv`` and the checkpoints.
     """
 
     path: Path
@@ -102,6 +102,7 @@ class Run:
         :class:`~unweave.evaluation.EvaluationSettings` (``niter``, ``metric_preset``, ...)."""
         from unweave.atomic import update_json
         from unweave.evaluation import Evaluation, EvaluationSettings, metric_groups
+        from unweave.model_card import write_model_card
 
         groups = metric_groups(self.modality, _joined(metrics), self.path)
         evaluation = Evaluation(
@@ -109,7 +110,15 @@ class Run:
         )
         results = evaluation.score(self.model, self.path / "codebook.png")
         update_json(self.path / "eval.json", results)
+        write_model_card(self.path)
         return results
+
+    def export(self, out: str | Path) -> Path:
+        """The model as a folder to share or upload to a hub (``config.json``,
+        ``model.safetensors``, ``README.md`` with the run's figures); ``out``."""
+        from unweave.model_card import export_folder
+
+        return export_folder(self.path, out)
 
     def report(self, out: str | Path | None = None, root: str | Path | None = None) -> Path:
         """Write the self-contained HTML report (default ``RUN/report.html``); its path."""

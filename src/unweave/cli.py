@@ -462,6 +462,7 @@ def evaluate(
         score_checkpoints,
     )
     from unweave.export import load
+    from unweave.model_card import write_model_card
     from unweave.training.milestones import select_checkpoints
     from unweave.training.run import read_run_config
 
@@ -482,6 +483,7 @@ def evaluate(
         figure, path = run / "codebook.png", run / "eval.json"
         results = evaluation.score(model, figure)
         note = update_json(path, results)
+        write_model_card(run)
         if note:
             typer.echo(note, err=True)
         _print_figures(results, path, figure)
@@ -554,6 +556,19 @@ def report(
 
     _check_out(out)
     typer.echo(f"Report: {write_report(run, root=root, out=out)}")
+
+
+@app.command()
+def export(
+    run: Annotated[Path, typer.Argument(help="A run folder written by 'unweave train'.")],
+    out: Annotated[Path, typer.Option(help="The folder to write (created if absent).")],
+) -> None:
+    """The run's model as a folder to share or upload to a model hub: config.json,
+    model.safetensors and a README.md model card with the run's figures."""
+    from unweave.model_card import export_folder
+
+    folder = export_folder(run, out)
+    typer.echo(f"Exported to {folder}/ (config.json, model.safetensors, README.md).")
 
 
 @app.command()

@@ -1,4 +1,6 @@
-"""Exported weights: ``model.safetensors`` + ``model.json``, loaded without pickle."""
+"""Exported weights in the hub layout: ``config.json`` (what the model is) +
+``model.safetensors`` + a ``README.md`` model card, loaded without pickle. Folders written
+before this layout hold ``model.json`` instead of ``config.json``; they load the same way."""
 
 from __future__ import annotations
 
@@ -17,8 +19,20 @@ from unweave.models import build_model
 FORMAT_VERSION = 1
 
 
+#: The model description of an export, and the name older exports gave it.
+INFO_NAME, LEGACY_INFO_NAME = "config.json", "model.json"
+
+
+def info_path(run_dir: str | Path) -> Path:
+    """``config.json`` of an export, or ``model.json`` where only that exists (older runs)."""
+    path = Path(run_dir) / INFO_NAME
+    legacy = Path(run_dir) / LEGACY_INFO_NAME
+    return legacy if not path.exists() and legacy.exists() else path
+
+
 def export_model(model: torch.nn.Module, run_dir: Path, info: dict[str, Any]) -> None:
-    """Write ``run_dir/model.safetensors`` and ``run_dir/model.json`` (each atomically).
+    """Write ``run_dir/model.safetensors``, ``run_dir/config.json`` and the ``README.md``
+    model card (each atomically).
 
     ``info`` holds what a user of the weights needs besides them (data set, factor sizes).
     """
@@ -33,12 +47,16 @@ def export_model(model: torch.nn.Module, run_dir: Path, info: dict[str, Any]) ->
     }
     weights = save(state, metadata={"format_version": str(FORMAT_VERSION)})
     write_atomic(run_dir / "model.safetensors", weights)
-    write_atomic(run_dir / "model.json", json.dumps(meta, indent=1))
+    write_atomic(run_dir / INFO_NAME, json.dumps(meta, indent=1))
+    from unweave.model_card import write_model_card
+
+    write_model_card(run_dir)
 
 
 def read_model_info(run_dir: str | Path) -> dict[str, Any]:
-    """The parsed ``model.json`` of a run, with a clear error when it is missing or broken."""
-    path = Path(run_dir) / "model.json"
+    """The parsed ``config.json`` (or older ``model.json``) of an export, with a clear error
+    when it is missing or broken."""
+    path = info_path(run_dir)
     if not Path(run_dir).is_dir():
         raise UnweaveError(f"Run directory {run_dir} does not exist.")
     if not path.exists():
@@ -52,7 +70,7 @@ def read_model_info(run_dir: str | Path) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         where = f"{err.msg} at line {err.lineno}" if hasattr(err, "lineno") else "not UTF-8"
         raise UnweaveError(f"{path} is not valid JSON ({where}).") from None
-    expected = "expected the model.json written by 'unweave train'"
+    expected = f"expected the {path.name} written by 'unweave train'"
     if not isinstance(info, dict):
         raise UnweaveError(f"{path} holds a JSON {type(info).__name__}, not an object; {expected}.")
     missing = [repr(key) for key in ("method", "model") if key not in info]
@@ -70,13 +88,16 @@ def load(run_dir: str | Path, device: str | torch.device = "cpu") -> torch.nn.Mo
     try:
         model = build_model(info["method"], info["model"], info.get("modality", "video"))
     except UnweaveError as err:
-        info_path = Path(run_dir) / "model.json"
-        raise UnweaveError(f"{info_path} does not describe a model unweave builds: {err}") from None
+        raise UnweaveError(
+            f"{info_path(run_dir)} does not describe a model unweave builds: {err}"
+        ) from None
     try:
         state = load_file(str(weights), device=str(device))
     except (SafetensorError, OSError, ValueError) as err:
         raise UnweaveError(f"{weights} is not a readable safetensors file ({err}).") from None
-    load_weights(model, state, f"{weights} does not match the model described in model.json")
+    load_weights(
+        model, state, f"{weights} does not match the model described in {info_path(run_dir).name}"
+    )
     return model.to(device).eval()
 
 

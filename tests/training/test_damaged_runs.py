@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 
 import pytest
@@ -105,26 +106,34 @@ def test_a_broken_config_yaml_is_one_sentence(stopped, text, message):
         train(tiny_config(epochs=2), stopped, resume=True, train_data=random_clips(), **QUIET)
 
 
+@pytest.mark.parametrize("name", ["config.json", "model.json"])  # model.json: older runs
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda info: "[1, 2]", r"model\.json holds a JSON list, not an object"),
-        (lambda info: info.replace('"method"', '"methd"'), r"model\.json has no 'method'"),
+        (lambda info: "[1, 2]", "{name} holds a JSON list, not an object"),
+        (lambda info: info.replace('"method"', '"methd"'), "{name} has no 'method'"),
         (
             lambda info: info.replace('"method": "dbse"', '"method": "dsvae"'),
-            r"model\.json does not describe a model unweave builds: Unknown setting",
+            "{name} does not describe a model unweave builds: Unknown setting",
         ),
-        (lambda info: info[:-20], r"model\.json is not valid JSON"),
+        (lambda info: info[:-20], "{name} is not valid JSON"),
     ],
 )
-def test_a_broken_model_json_names_model_json(finished, tmp_path, edit, message):
+def test_a_broken_model_description_names_its_file(finished, tmp_path, edit, message, name):
     run = tmp_path / "run"
     run.mkdir()
-    for name in ("model.json", "model.safetensors"):
-        (run / name).write_bytes((finished / name).read_bytes())
-    (run / "model.json").write_text(edit((finished / "model.json").read_text()))
-    with pytest.raises(UnweaveError, match=message):
+    (run / "model.safetensors").write_bytes((finished / "model.safetensors").read_bytes())
+    (run / name).write_text(edit((finished / "config.json").read_text()))
+    with pytest.raises(UnweaveError, match=re.escape(message.format(name=name))):
         unweave.load(run)
+
+
+def test_an_older_run_with_model_json_loads_as_before(finished, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.safetensors").write_bytes((finished / "model.safetensors").read_bytes())
+    (run / "model.json").write_text((finished / "config.json").read_text())
+    assert unweave.load(run).model.name == "dbse"
 
 
 def test_exported_weights_follow_the_umask(tmp_path):
@@ -133,7 +142,7 @@ def test_exported_weights_follow_the_umask(tmp_path):
         run = train(tiny_config(), tmp_path / "run", train_data=random_clips(), **QUIET)
     finally:
         os.umask(previous)
-    for name in ("model.safetensors", "model.json", "config.yaml", "checkpoints/last.ckpt"):
+    for name in ("model.safetensors", "config.json", "config.yaml", "checkpoints/last.ckpt"):
         assert stat.S_IMODE((run / name).stat().st_mode) == 0o644, name
     assert not [p for p in run.rglob(".*.tmp*")]  # no temporary file left anywhere
 

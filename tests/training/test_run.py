@@ -28,7 +28,7 @@ def tiny_config(method: str = "dbse", epochs: int = 2, extra: tuple[str, ...] = 
 def test_run_folder_and_load_round_trip(tmp_path, method):
     data = random_clips()
     run = train(tiny_config(method), tmp_path / "run", train_data=data, **QUIET)
-    for name in ("config.yaml", "env.json", "model.safetensors", "model.json", "metrics.csv"):
+    for name in ("config.yaml", "env.json", "model.safetensors", "config.json", "metrics.csv"):
         assert (run / name).exists(), name
     assert (run / "checkpoints" / "last.ckpt").exists()
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))
@@ -109,8 +109,8 @@ def test_corrupt_or_missing_export_is_one_clear_sentence(tmp_path):
     (run / "model.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(UnweaveError, match="model.safetensors is not a readable safetensors file"):
         unweave.load(run)
-    (run / "model.json").unlink()
-    with pytest.raises(UnweaveError, match="model.json is missing"):
+    (run / "config.json").unlink()
+    with pytest.raises(UnweaveError, match="config.json is missing"):
         unweave.load(run)
     with pytest.raises(UnweaveError, match="does not exist"):
         unweave.load(tmp_path / "nowhere")

@@ -3,7 +3,7 @@
 ``runs/<name>/`` holds ``config.yaml`` (the resolved config), ``env.json`` (versions, seed,
 hardware), ``checkpoints/`` (``last.ckpt`` always; ``step-<N>.ckpt`` at the steps of
 ``train.keep_checkpoints_at``), ``metrics.csv``, ``tensorboard/`` and, when
-training finishes, ``model.safetensors`` + ``model.json``.
+training finishes, ``model.safetensors`` + ``config.json`` + the ``README.md`` model card.
 """
 
 from __future__ import annotations
