@@ -227,7 +227,7 @@ def test_h5_reader_says_how_to_get_h5py(tmp_path: Path, monkeypatch: pytest.Monk
     path = tmp_path / H5_NAME
     path.write_bytes(b"")
     monkeypatch.setitem(sys.modules, "h5py", None)  # import h5py now fails
-    with pytest.raises(UnweaveError, match=r"needs the h5py package.*'pip install h5py'"):
+    with pytest.raises(UnweaveError, match=r"needs the h5py package: pip install 'unweave\[h5\]'"):
         load_shapes3d_h5(path)
     with pytest.raises(UnweaveError, match=f"missing.h5: file not found; expected .*{H5_NAME}"):
         load_shapes3d_h5(tmp_path / "missing.h5")

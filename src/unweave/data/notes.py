@@ -57,6 +57,7 @@ from unweave.data.audio import stft_magnitude
 from unweave.data.cache import cached_build, file_fingerprint
 from unweave.data.fragments import FragmentData
 from unweave.errors import UnweaveError
+from unweave.extras import require
 
 RATE = 16000
 N_FFT = 1024
@@ -128,15 +129,7 @@ class NoteSynth:
     def __init__(self, soundfont: str | Path | None = None) -> None:
         self.path = Path(soundfont) if soundfont is not None else default_soundfont()
         _check_soundfont(self.path)
-        try:
-            import tinysoundfont
-        except ImportError:
-            raise UnweaveError(
-                "The notes data set needs the tinysoundfont package; expected it installed "
-                "('pip install --no-deps tinysoundfont': its pyaudio dependency is only for "
-                "playback)."
-            ) from None
-        self._module = tinysoundfont
+        self._module = require("notes", "The notes data set")
         self._font = self.path.read_bytes()
         self._synth()  # fails here, not mid-build, on a file TinySoundFont cannot parse
 

@@ -58,6 +58,7 @@ from unweave.data.ground_truth import (
     rendered_grid,
 )
 from unweave.errors import UnweaveError
+from unweave.extras import require
 
 FACTOR_NAMES = ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation")
 FACTOR_SIZES = (10, 10, 10, 8, 4, 15)
@@ -240,13 +241,7 @@ def render_shapes3d() -> GroundTruthImages:
 
 def _h5py():
     """The h5py module, or UnweaveError saying how to install it."""
-    try:
-        import h5py
-    except ImportError:
-        raise UnweaveError(
-            f"Reading {H5_NAME} needs the h5py package; expected it installed ('pip install h5py')."
-        ) from None
-    return h5py
+    return require("h5", f"Reading {H5_NAME}")
 
 
 def _image_blocks(path: Path) -> Iterator[np.ndarray]:
