@@ -137,7 +137,9 @@ def test_series_evaluation_runs_every_downstream_task(run, monkeypatch) -> None:
 
 def test_a_run_still_training_is_scored_from_its_checkpoints(run, tmp_path, capsys, monkeypatch):
     training = tmp_path / "training"  # no export yet, as while `unweave train` runs
-    shutil.copytree(run, training, ignore=shutil.ignore_patterns("model.*", "eval*"))
+    shutil.copytree(
+        run, training, ignore=shutil.ignore_patterns("model.*", "config.json", "README.md", "eval*")
+    )
     code, err = invoke(capsys, monkeypatch, "evaluate", str(training), "--metrics", "probes")
     assert code == 2 and "'unweave evaluate RUN --checkpoints last' scores it" in err
     code, _ = invoke(

@@ -61,7 +61,7 @@ def test_train_writes_a_v3_model_that_loads(run) -> None:
     info = json.loads((run / "config.json").read_text())
     assert info["modality"] == "fragments" and info["method"] == "v3"
     assert info["data"]["fragment_shape"] == [10, 3, 48, 32]
-    model = unweave.load(run)
+    model = unweave.load(run).model
     assert model.config.codebook_size == 10 and model.config.content_dim == 8
 
 
@@ -85,7 +85,7 @@ def test_swap_draws_the_digit_grid(run, tmp_path) -> None:
 def test_two_step_trains_and_evaluates_through_the_common_commands(two_step_run, tmp_path) -> None:
     info = json.loads((two_step_run / "config.json").read_text())
     assert info["method"] == "two-step" and info["modality"] == "fragments"
-    model = unweave.load(two_step_run)
+    model = unweave.load(two_step_run).model
     assert model.pixel_std.item() > 0.1  # standardised by the training pixels
     result = run_cli("evaluate", str(two_step_run), cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]

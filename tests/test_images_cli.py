@@ -53,7 +53,7 @@ def test_each_method_trains_on_dsprites_and_traverses(
     run = tmp_path / "runs" / f"{method}-dsprites-cpu"
     info = json.loads((run / "config.json").read_text())
     assert info["modality"] == "images" and info["data"]["factor_sizes"] == [3, 2, 3, 4, 5]
-    model = unweave.load(run)
+    model = unweave.load(run).model
     assert model.representation(torch.rand(2, 1, 64, 64)).shape == (2, 10)
     code, out = cli(monkeypatch, capsys, "traverse", str(run), "--n", "2")
     assert code == 0, out
@@ -67,7 +67,7 @@ def test_the_metrics_of_an_image_model(tiny_dsprites, tmp_path, monkeypatch, cap
         "--set", "train.max_steps=5", "--set", "train.batch_size=16",
     )  # fmt: skip
     assert code == 0, out
-    model = unweave.load(tmp_path / "runs" / "beta-vae-dsprites-cpu")
+    model = unweave.load(tmp_path / "runs" / "beta-vae-dsprites-cpu").model
     data = load_data("dsprites", "test")
     report = ground_truth_report(model, data, preset="fast", metrics=("mig", "sap"))
     assert set(report) == {"mig", "sap"} and all(0 <= v <= 1 for v in report.values())
