@@ -61,6 +61,18 @@ def test_settings_take_both_spellings_and_bad_ones_are_one_sentence(tmp_path):
         unweave.fit("dbse", x[..., 0], run_dir=tmp_path / "run")
     with pytest.raises(UnweaveError, match="Unknown setting 'model.fdim'"):
         unweave.fit("dbse", x[:, :48], run_dir=tmp_path / "run", model__fdim=3)
+    # Training refuses the data once it loads them: what fit wrote goes again.
+    with pytest.raises(UnweaveError, match="gives 5 training items, fewer than train.batch_size"):
+        unweave.fit("dbse", x[:, :48], run_dir=tmp_path / "run", test_fraction=0.5)
+    assert not (tmp_path / "run").exists()  # nothing half-written
+
+
+def test_fit_never_writes_arrays_into_a_finished_run(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "model.safetensors").write_bytes(b"weights")
+    with pytest.raises(UnweaveError, match="already holds a run; pass --resume"):
+        unweave.fit("dbse", np.zeros((10, 48, 2), np.float32), run_dir=tmp_path / "run")
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["model.safetensors"]
 
 
 def test_npz_files_are_read_without_pickles_and_checked(tmp_path):

@@ -12,6 +12,8 @@ The command line calls these same functions.
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -165,24 +167,37 @@ def fit(
     (``model={"f_dim": 16}``), as ``--set``. ``run_dir`` defaults to
     ``runs/<method>-<data>-<preset>``.
     """
+    from unweave.paths import check_writable_folder
     from unweave.training.config import merge, resolve, validate
-    from unweave.training.run import read_run_config, train
+    from unweave.training.run import check_new_run_folder, read_run_config, train
 
     if hasattr(data, "x") and not isinstance(data, str):  # a loaded split: its arrays
         mask, static, dynamic = getattr(data, "mask", None), data.static, data.dynamic
         data = data.x
-    name = data if isinstance(data, str) else _array_dataset(data)
+    arrays = not isinstance(data, str)
+    name = _array_dataset(data) if arrays else data
     run_dir = Path(run_dir or Path("runs") / f"{method}-{name}-{preset}")
     overrides = _overrides(settings)
     if resume:
         config = validate(merge(read_run_config(run_dir), overrides))
     else:
-        if not isinstance(data, str):
+        if arrays:
             root = run_dir / "data"
-            _save_splits(root, data, mask, static, dynamic, test, test_fraction, seed)
             overrides = merge(_shape_settings(data, overrides), overrides)
         config = validate(merge(resolve(method, name, preset, _path(root)), overrides))
-    train(config, run_dir, resume=resume)
+    written = arrays and not resume
+    if written:  # every setting checked first: a bad one writes nothing
+        check_writable_folder(run_dir, "Run folder", "choose another run_dir")
+        check_new_run_folder(run_dir)
+        _save_splits(root, data, mask, static, dynamic, test, test_fraction, seed)
+    try:
+        train(config, run_dir, resume=resume)
+    except BaseException:
+        if written and not (run_dir / "config.yaml").exists():  # it stopped before starting
+            shutil.rmtree(root, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                run_dir.rmdir()  # only if it is empty
+        raise
     return Run(run_dir)
 
 

@@ -378,6 +378,15 @@ def check_model_takes_data(module: pl.LightningModule, datamodule: SequenceDataM
         model.loss(*model.batch_inputs(next(iter(pair))))
 
 
+def check_new_run_folder(run_dir: Path) -> None:
+    """One sentence if ``run_dir`` already holds a run (a checkpoint or an export)."""
+    if (Path(run_dir) / LAST_CHECKPOINT).exists() or (Path(run_dir) / "model.safetensors").exists():
+        raise UnweaveError(
+            f"Run folder {run_dir} already holds a run; pass --resume to continue it "
+            "or choose another --name."
+        )
+
+
 def train(
     config: dict[str, Any],
     run_dir: str | Path,
@@ -413,11 +422,8 @@ def train(
             f"Cannot resume: {last} does not exist; train without --resume"
             + (" into another --name (this run finished)." if exported else ".")
         )
-    elif (last.exists() or exported) and not is_secondary_process():
-        raise UnweaveError(
-            f"Run folder {run_dir} already holds a run; pass --resume to continue it "
-            "or choose another --name."
-        )
+    elif not is_secondary_process():
+        check_new_run_folder(run_dir)
     datamodule = SequenceDataModule(config, train_data)
     datamodule.setup("fit")  # load data (and fail on bad input) before anything is written
     config = with_settings_from_data(config, datamodule.train_data)
