@@ -43,6 +43,10 @@ def test_the_readme_session_fits_evaluates_swaps_and_reports(tmp_path, monkeypat
         again.model, "series-npz", metrics="probes", root=tmp_path / "runs/waves/data"
     )
     assert model_figures["probe/static->level"] == figures["probe/static->level"]
+    (tmp_path / "runs/waves/eval.json").write_text("[1, 2]")  # damaged: set aside, said so
+    with pytest.warns(UserWarning, match="eval.json was damaged"):
+        again.evaluate(metrics="probes")
+    assert (tmp_path / "runs/waves/eval.json.damaged").read_text() == "[1, 2]"
 
 
 def test_settings_take_both_spellings_and_bad_ones_are_one_sentence(tmp_path):

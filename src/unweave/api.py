@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -102,17 +103,15 @@ class Run:
         """The figures of the modality's protocols (``metrics``: groups, default all of the
         modality's), merged into ``RUN/eval.json``; ``settings``: the fields of
         :class:`~unweave.evaluation.EvaluationSettings` (``niter``, ``metric_preset``, ...)."""
-        from unweave.atomic import update_json
-        from unweave.evaluation import Evaluation, EvaluationSettings, metric_groups
-        from unweave.model_card import write_model_card
+        from unweave.evaluation import Evaluation, EvaluationSettings, metric_groups, score_export
 
         groups = metric_groups(self.modality, _joined(metrics), self.path)
         evaluation = Evaluation(
             self.path, self.modality, groups, EvaluationSettings(**settings), _path(root)
         )
-        results = evaluation.score(self.model, self.path / "codebook.png")
-        update_json(self.path / "eval.json", results)
-        write_model_card(self.path)
+        results, note = score_export(evaluation, self.model)
+        if note:
+            warnings.warn(note, stacklevel=2)
         return results
 
     def export(self, out: str | Path) -> Path:

@@ -453,16 +453,15 @@ def evaluate(
 ) -> None:
     """Evaluate a run (or its checkpoints); merges the figures into RUN/eval.json (or
     RUN/evals/step-N.json) and prints them."""
-    from unweave.atomic import update_json
     from unweave.data.registry import data_modality
     from unweave.evaluation import (
         Evaluation,
         EvaluationSettings,
         metric_groups,
         score_checkpoints,
+        score_export,
     )
     from unweave.export import load
-    from unweave.model_card import write_model_card
     from unweave.training.milestones import select_checkpoints
     from unweave.training.run import read_run_config
 
@@ -480,13 +479,10 @@ def evaluate(
     )  # fmt: skip
     evaluation = Evaluation(run, modality, groups, settings, root)
     if checkpoints is None:
-        figure, path = run / "codebook.png", run / "eval.json"
-        results = evaluation.score(model, figure)
-        note = update_json(path, results)
-        write_model_card(run)
+        results, note = score_export(evaluation, model)
         if note:
             typer.echo(note, err=True)
-        _print_figures(results, path, figure)
+        _print_figures(results, run / "eval.json", run / "codebook.png")
         return
     for out, figure, figures in score_checkpoints(evaluation, paths):
         step, seconds = figures.pop("step"), figures.pop("elapsed_s")

@@ -214,6 +214,22 @@ class Evaluation:
         return results
 
 
+def score_export(
+    evaluation: Evaluation, model: torch.nn.Module
+) -> tuple[dict[str, float], str | None]:
+    """Score the exported ``model`` of ``evaluation.run`` into ``RUN/eval.json`` (a codebook
+    figure beside it) and refresh the run's model card; the figures, and the sentence saying
+    a damaged ``eval.json`` was set aside (or None)."""
+    from unweave.atomic import update_json
+    from unweave.model_card import write_model_card
+
+    run = evaluation.run
+    results = evaluation.score(model, run / "codebook.png")
+    note = update_json(run / "eval.json", results)
+    write_model_card(run)
+    return results, note
+
+
 def score_checkpoints(
     evaluation: Evaluation, paths: list[Path], progress: bool = True
 ) -> Iterator[tuple[Path, Path, dict[str, Any]]]:
