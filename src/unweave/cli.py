@@ -268,33 +268,21 @@ def _reconstruction_path(swap_png: Path) -> Path:
 
 def _series_figures(model, test, out: Path, n: int) -> None:
     """Write the static-swap and reconstruction figures of a series model."""
-    import numpy as np
     import torch
 
     from unweave.metrics.probes import encode_series
-    from unweave.models.base import swap_codes
-    from unweave.viz.series import plot_reconstructions, plot_static_swap
+    from unweave.viz.series import plot_reconstructions, save_static_swap
 
-    rows = np.arange(min(n, len(test) // 2))
-    partners = len(test) - 1 - rows  # series from the other end of the split
-    x = torch.from_numpy(test.x).float()
-    mask = torch.from_numpy(test.mask)
-    torch.manual_seed(0)
-    with torch.no_grad():
-        swapped = swap_codes(model, x[rows], x[partners], mask[rows], mask[partners]).numpy()
-    window = getattr(model.config, "window", None)
-    names = list(test.feature_names)
-    png = plot_static_swap(
-        test.x[rows], test.x[partners], swapped, names, out, window=window, n_pairs=len(rows)
-    )
+    png, rows, _ = save_static_swap(model, test, out, n)
     codes = encode_series(model, test, limit=len(rows))
+    torch.manual_seed(0)  # the decoder's input noise: the same figure every time
     with torch.no_grad():
         recon = model.decode(
             torch.from_numpy(codes["static"]), torch.from_numpy(codes["dynamic"])
         ).numpy()
     rec = plot_reconstructions(
-        test.x[rows], mask[rows].numpy(), recon, names, _reconstruction_path(out),
-        window=window, n_series=len(rows),
+        test.x[rows], test.mask[rows], recon, list(test.feature_names), _reconstruction_path(out),
+        window=getattr(model.config, "window", None), n_series=len(rows),
     )  # fmt: skip
     typer.echo(f"Static swap: {png}\nReconstructions: {rec}")
 

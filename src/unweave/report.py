@@ -128,25 +128,14 @@ def _other_swaps(run_dir: Path, model, test) -> str:
     split), else a pointer to ``unweave swap``."""
     if model.modality != "series":
         return _note(f"Swap figures of {model.modality} runs: unweave swap {run_dir}")
-    import torch
+    from unweave.viz.series import save_static_swap
 
-    from unweave.models.base import swap_codes
-    from unweave.viz.series import plot_static_swap
-
-    rows = np.arange(min(3, len(test) // 2))
-    partners = len(test) - 1 - rows
-    x, mask = torch.from_numpy(test.x).float(), torch.from_numpy(test.mask)
-    with torch.random.fork_rng(devices=[]), torch.no_grad():
-        torch.manual_seed(0)
+    with tempfile.TemporaryDirectory() as folder:
         try:
-            swapped = swap_codes(model, x[rows], x[partners], mask[rows], mask[partners]).numpy()
+            png_path, rows, partners = save_static_swap(model, test, Path(folder) / "swap.png")
         except UnweaveError as err:  # a model without a static code
             return _note(str(err))
-    with tempfile.TemporaryDirectory() as folder:
-        png = plot_static_swap(
-            test.x[rows], test.x[partners], swapped, list(test.feature_names),
-            Path(folder) / "swap.png", window=getattr(model.config, "window", None), n_pairs=len(rows),
-        ).read_bytes()  # fmt: skip
+        png = png_path.read_bytes()
     alt = "Static swap: series decoded with another series' static code"
     caption = (
         f"Test series {rows.tolist()} decoded with the static code of test series "

@@ -207,3 +207,27 @@ def plot_static_swap(
     ]
     figure.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=8, frameon=False)
     return save_figure(figure, path)
+
+
+def save_static_swap(
+    model, test, path: str | Path, n: int = 3
+) -> tuple[Path, np.ndarray, np.ndarray]:
+    """The first ``n`` series of ``test`` (at most half the split) decoded with the static
+    code of series from the other end of the split (posterior means, decoder noise seeded
+    0), drawn into ``path`` beside both: ``(png, rows, partners)``. A model without a static
+    code is one sentence (:func:`~unweave.models.base.swap_codes`)."""
+    import torch
+
+    from unweave.models.base import swap_codes
+
+    rows = np.arange(min(n, len(test) // 2))
+    partners = len(test) - 1 - rows
+    x, mask = torch.from_numpy(test.x).float(), torch.from_numpy(test.mask)
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(0)
+        swapped = swap_codes(model, x[rows], x[partners], mask[rows], mask[partners]).numpy()
+    png = plot_static_swap(
+        test.x[rows], test.x[partners], swapped, list(test.feature_names), path,
+        window=getattr(model.config, "window", None), n_pairs=len(rows),
+    )  # fmt: skip
+    return png, rows, partners
