@@ -5,13 +5,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
-import warnings
 from pathlib import Path
 
 import pytest
+from test_curves_cli import invoke
 
 import unweave
-from unweave.cli import main
 from unweave.errors import UnweaveError
 from unweave.models import MODELS, register_method
 
@@ -29,33 +28,25 @@ def example():
     MODELS["series"].pop("tiny-svae", None)
 
 
-def unweave_cli(monkeypatch, *args: str) -> int:
-    monkeypatch.setattr(sys, "argv", ["unweave", *args])
-    with warnings.catch_warnings(), pytest.raises(SystemExit) as exited:
-        main()
-    return exited.value.code
-
-
 def test_the_example_trains_evaluates_swaps_and_reports_through_the_cli(
     example, tmp_path, monkeypatch, capsys
 ):
     sets = [item for setting in SMALL for item in ("--set", setting)]
     runs = str(tmp_path / "runs")
-    assert unweave_cli(monkeypatch, "train", "tiny-svae", "--data", "synthetic-series",
-                       "--runs-dir", runs, "--name", "mine", *sets) == 0  # fmt: skip
+    assert invoke(capsys, monkeypatch, "train", "tiny-svae", "--data", "synthetic-series",
+                  "--runs-dir", runs, "--name", "mine", *sets)[0] == 0  # fmt: skip
     run = tmp_path / "runs" / "mine"
-    assert unweave_cli(monkeypatch, "evaluate", str(run), "--metrics", "probes") == 0
+    assert invoke(capsys, monkeypatch, "evaluate", str(run), "--metrics", "probes")[0] == 0
     figures = json.loads((run / "eval.json").read_text())
     assert figures["probe/static->level"] >= 0.9  # chance 0.27: the static code holds the level
-    assert unweave_cli(monkeypatch, "swap", str(run), "--n", "3") == 0
+    assert invoke(capsys, monkeypatch, "swap", str(run), "--n", "3")[0] == 0
     assert (run / "swap.png").is_file() and (run / "reconstruction.png").is_file()
-    assert unweave_cli(monkeypatch, "report", str(run)) == 0
+    assert invoke(capsys, monkeypatch, "report", str(run))[0] == 0
     assert 'id="swap-grid"' in (run / "report.html").read_text()
-    assert unweave_cli(monkeypatch, "train", "tiny-svae", "--data", "synthetic-series",
-                       "--preset", "paper", "--runs-dir", runs) == 2  # fmt: skip
-    assert "Preset 'paper' is not among tiny-svae's presets; expected one of: cpu." in (
-        capsys.readouterr().err
-    )
+    code, err = invoke(capsys, monkeypatch, "train", "tiny-svae", "--data", "synthetic-series",
+                       "--preset", "paper", "--runs-dir", runs)  # fmt: skip
+    assert code == 2
+    assert "Preset 'paper' is not among tiny-svae's presets; expected one of: cpu." in err
 
 
 def test_the_example_fits_and_evaluates_through_the_api(example, tmp_path):
