@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
+import pytest
 import torch
 
 from unweave.data.audio import segments
 from unweave.data.base import SequenceData
 from unweave.data.timeseries import SeriesData
 
+#: Debian's Chromium, for the browser tests (scripts/dev.sh installs it).
+CHROMIUM = Path("/usr/bin/chromium")
 #: A model small enough to train in seconds on 16x16 frames.
 TINY_MODEL = [
     "model.image_size=16",
@@ -124,3 +130,16 @@ def toy_speech(
     noise = 0.2 * torch.randn(len(utterance), 10, 6, generator=g)
     x = offsets[speaker[utterance]][:, None] + phones[phone] + noise
     return (x, utterance, speaker, phone) if with_phones else (x, utterance, speaker)
+
+
+def chromium() -> Path:
+    """The Chromium binary; skipped when it is absent, but a failure on CI."""
+    if CHROMIUM.exists():
+        return CHROMIUM
+    message = (
+        f"{CHROMIUM} is missing; install it with "
+        "'apt-get update && apt-get install -y chromium' (Debian package chromium)."
+    )
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)

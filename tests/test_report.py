@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import TINY_MODEL
+from helpers import TINY_MODEL, chromium
 from PIL import Image
 
 from unweave.errors import UnweaveError
@@ -26,7 +26,6 @@ from unweave.training.run import train
 from unweave.viz.plots import embedding_png, loss_curves_png
 from unweave.viz.swap import save_swap_gif, save_swap_png
 
-CHROMIUM = Path("/usr/bin/chromium")
 TINY_DATA = ["data.options.size=16", "data.options.n_train=64", "data.options.n_test=32"]
 FIGURE_IDS = {"loss-curves", "swap-grid", "swap-clip", "embedding-static", "embedding-dynamic"}
 EVAL = {
@@ -151,19 +150,6 @@ def test_plot_inputs_are_checked(tmp_path):
     assert Image.open(io.BytesIO(png)).format == "PNG"
     with pytest.raises(UnweaveError, match="one label per code"):
         embedding_png(codes, {"a": np.arange(9)}, "codes")
-
-
-def chromium() -> Path:
-    """The Chromium binary; skipped when it is absent, but a failure on CI."""
-    if CHROMIUM.exists():
-        return CHROMIUM
-    message = (
-        f"{CHROMIUM} is missing; install it with "
-        "'apt-get update && apt-get install -y chromium' (Debian package chromium)."
-    )
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 def run_chromium(binary: Path, profile: Path, *args: str) -> str:
