@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import unweave
 from unweave.errors import UnweaveError
@@ -143,3 +144,59 @@ def test_an_export_is_the_hub_layout_and_loads_from_its_folder(tmp_path, monkeyp
         assert (a == b).all(), name
     code, err = invoke(capsys, monkeypatch, "export", str(run), "--out", str(run))
     assert code == 2 and "is the run folder itself" in err
+
+
+def test_dataset_arrays_stacks_each_kind_of_item_and_refuses_others():
+    from torch.utils.data import IterableDataset, TensorDataset
+
+    from unweave.data.arrays import dataset_arrays
+
+    x, y = torch.randn(5, 4, 2), torch.arange(5)
+    plain = dataset_arrays(TensorDataset(x), batch_size=2)  # items are 1-tuples
+    assert np.allclose(plain["x"], x.numpy()) and plain["static"] == {} and plain["mask"] is None
+    pairs = dataset_arrays(TensorDataset(x, y), batch_size=2)
+    assert np.allclose(pairs["x"], x.numpy()) and pairs["static"]["label"].tolist() == [
+        0,
+        1,
+        2,
+        3,
+        4,
+    ]
+    items = [
+        {"x": x[i], "static_site": i % 2, "dynamic_phase": torch.arange(4) % 2} for i in range(5)
+    ]
+    named = dataset_arrays(items, batch_size=3)  # a list is a map-style dataset
+    assert named["static"]["site"].tolist() == [0, 1, 0, 1, 0]
+    assert named["dynamic"]["phase"].shape == (5, 4) and named["mask"] is None
+    assert dataset_arrays([x[i].numpy() for i in range(5)])["x"].shape == (5, 4, 2)
+
+    class Stream(IterableDataset):
+        def __iter__(self):
+            yield from x
+
+    with pytest.raises(UnweaveError, match="Stream has no length; unweave.fit takes a map-style"):
+        dataset_arrays(Stream())
+    with pytest.raises(
+        UnweaveError, match=r"items are tuples of 3; expected x, \(x,\) or \(x, label\)"
+    ):
+        dataset_arrays(TensorDataset(x, y, y))
+    with pytest.raises(UnweaveError, match=r"keys \['site', 'x'\]; expected 'x' and optionally"):
+        dataset_arrays([{"x": x[0], "site": 1}])
+    with pytest.raises(UnweaveError, match="The list is empty"):
+        dataset_arrays([])
+
+
+def test_fit_takes_a_torch_dataset_and_keeps_its_labels(tmp_path):
+    from torch.utils.data import TensorDataset
+
+    rng = np.random.default_rng(0)
+    level = rng.integers(0, 3, 40)
+    x = level[:, None, None] + 0.1 * rng.standard_normal((40, 16, 2))
+    data = TensorDataset(torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(level))
+    run = unweave.fit(
+        "dbse", data, run_dir=tmp_path / "run", model__window=8, train__max_epochs=1,
+        train__batch_size=8, model__f_dim=4, model__z_dim=4,
+    )  # fmt: skip
+    with np.load(tmp_path / "run/data/train.npz", allow_pickle=False) as train:
+        assert train["x"].shape == (32, 16, 2) and sorted(train) == ["static_label", "x"]
+    assert run.encode()["static"].shape == (8, 4)

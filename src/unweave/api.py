@@ -156,7 +156,9 @@ def fit(
 ) -> Run:
     """Train ``method`` on ``data`` and return the :class:`Run`.
 
-    ``data``: a data set name of ``unweave data list`` (``root``: its files), or arrays:
+    ``data``: a data set name of ``unweave data list`` (``root``: its files), a loaded split,
+    a map-style torch ``Dataset`` (stacked into arrays: see
+    :func:`unweave.data.arrays.dataset_arrays`), or arrays:
     series ``(N, T, F)`` or video clips ``(N, T, C, H, W)`` uint8, with ``mask`` (series),
     ``static`` / ``dynamic`` label dicts and ``test`` (arrays, or a dict with ``x``,
     ``mask``, ``static``, ``dynamic``); without ``test``, ``test_fraction`` of the sequences
@@ -166,10 +168,18 @@ def fit(
     (``model={"f_dim": 16}``), as ``--set``. ``run_dir`` defaults to
     ``runs/<method>-<data>-<preset>``.
     """
+    from unweave.data.arrays import dataset_arrays
     from unweave.paths import check_writable_folder
     from unweave.training.config import merge, resolve, validate
     from unweave.training.run import check_new_run_folder, read_run_config, train
 
+    if isinstance(data, torch.utils.data.Dataset):  # its items, stacked into arrays
+        parts = dataset_arrays(data)
+        data, mask = parts["x"], parts["mask"] if mask is None else mask
+        static = {**parts["static"], **(static or {})}
+        dynamic = {**parts["dynamic"], **(dynamic or {})}
+    if isinstance(test, torch.utils.data.Dataset):
+        test = dataset_arrays(test)
     if hasattr(data, "x") and not isinstance(data, str):  # a loaded split: its arrays
         mask, static, dynamic = getattr(data, "mask", None), data.static, data.dynamic
         data = data.x

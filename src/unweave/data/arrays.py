@@ -5,7 +5,8 @@ observed), ``static_<name>`` ``(N,)`` int labels of what stays fixed in a sequen
 ``dynamic_<name>`` labels of what moves (series: ``(N, T)`` per step; video: ``(N,)`` per
 clip). ``series-npz`` takes ``x`` ``(N, T, F)`` float, ``video-npz`` ``(N, T, C, H, W)``
 uint8 frames. Files are read with ``allow_pickle=False``. :func:`save_arrays` writes them
-(``unweave.fit`` does, for arrays given in Python).
+(``unweave.fit`` does, for arrays given in Python); :func:`dataset_arrays` stacks a torch
+``Dataset`` into the same arrays.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from unweave.data.timeseries import SeriesData
 from unweave.errors import UnweaveError
 
 SPLITS = ("train", "test")
+#: The prefixes of label names in the files and in dataset items.
+KINDS = ("static_", "dynamic_")
 
 
 def save_arrays(
@@ -47,6 +50,56 @@ def save_arrays(
     return path
 
 
+def dataset_arrays(dataset: Any, batch_size: int = 256) -> dict[str, Any]:
+    """A map-style torch ``Dataset`` stacked into ``{"x", "mask", "static", "dynamic"}``.
+
+    Each item is ``x`` (a tensor or array), ``(x,)``, ``(x, label)`` (the label becomes the static
+    label ``label``, torchvision's habit), or a dict with ``x`` and optionally ``mask``,
+    ``static_<name>`` and ``dynamic_<name>``: the keys of the npz files. Items are read
+    with a ``DataLoader`` (``batch_size`` at a time) and must share their shapes.
+    """
+    from torch.utils.data import DataLoader, IterableDataset
+
+    if isinstance(dataset, IterableDataset) or not hasattr(dataset, "__len__"):
+        raise UnweaveError(
+            f"{type(dataset).__name__} has no length; unweave.fit takes a map-style torch "
+            "Dataset (__len__ and __getitem__), whose items it stacks into arrays."
+        )
+    if len(dataset) == 0:
+        raise UnweaveError(f"The {type(dataset).__name__} is empty; it needs at least 2 items.")
+    columns: dict[str, list[np.ndarray]] = {}
+    for batch in DataLoader(dataset, batch_size=batch_size):
+        for key, values in _item_columns(batch).items():
+            columns.setdefault(key, []).append(np.asarray(values))
+    stacked = {key: np.concatenate(parts) for key, parts in columns.items()}
+    return {
+        "x": stacked.pop("x"),
+        "mask": stacked.pop("mask", None),
+        "static": _labels(stacked, "static"),
+        "dynamic": _labels(stacked, "dynamic"),
+    }
+
+
+def _item_columns(batch: Any) -> dict[str, Any]:
+    """One collated batch of dataset items as named columns (see :func:`dataset_arrays`)."""
+    if isinstance(batch, dict):
+        unknown = [k for k in batch if k not in ("x", "mask") and not k.startswith(KINDS)]
+        if "x" not in batch or unknown:
+            raise UnweaveError(
+                f"Dataset items are dicts with keys {sorted(batch)}; expected 'x' and "
+                "optionally 'mask', 'static_<name>' and 'dynamic_<name>'."
+            )
+        return batch
+    if isinstance(batch, (list, tuple)):
+        if len(batch) not in (1, 2):
+            raise UnweaveError(
+                f"Dataset items are tuples of {len(batch)}; expected x, (x,) or (x, label), "
+                "or a dict with 'x', 'mask', 'static_<name>', 'dynamic_<name>'."
+            )
+        return {"x": batch[0], **({"static_label": batch[1]} if len(batch) == 2 else {})}
+    return {"x": batch}
+
+
 def _read(root: Path, split: str) -> tuple[Path, dict[str, np.ndarray]]:
     """The arrays of ``root/<split>.npz`` with integer labels checked."""
     if split not in SPLITS:
@@ -61,20 +114,19 @@ def _read(root: Path, split: str) -> tuple[Path, dict[str, np.ndarray]]:
         raise UnweaveError(f"{path} is not a readable npz file without pickles ({err}).") from None
     if "x" not in arrays:
         raise UnweaveError(f"{path} has no array 'x'; it holds {', '.join(arrays) or 'nothing'}.")
-    unknown = [
-        k for k in arrays if k not in ("x", "mask") and not k.startswith(("static_", "dynamic_"))
-    ]
+    unknown = [k for k in arrays if k not in ("x", "mask") and not k.startswith(KINDS)]
     if unknown:
         raise UnweaveError(
             f"{path} holds '{unknown[0]}'; expected x, mask, static_<name> and dynamic_<name>."
         )
     for key, values in arrays.items():
-        if key.startswith(("static_", "dynamic_")) and not np.issubdtype(values.dtype, np.integer):
+        if key.startswith(KINDS) and not np.issubdtype(values.dtype, np.integer):
             raise UnweaveError(f"{path}: '{key}' is {values.dtype}; expected integer labels.")
     return path, arrays
 
 
 def _labels(arrays: dict[str, np.ndarray], kind: str) -> dict[str, np.ndarray]:
+    """The ``<kind>_<name>`` arrays as int64 labels by name."""
     prefix = f"{kind}_"
     return {k[len(prefix) :]: v.astype(np.int64) for k, v in arrays.items() if k.startswith(prefix)}
 
@@ -135,7 +187,7 @@ def load_video_npz(split: str, root: Path) -> SequenceData:
         if (Path(root) / f"{other}.npz").is_file():
             with np.load(Path(root) / f"{other}.npz", allow_pickle=False) as npz:
                 for key in npz.files:
-                    if key.startswith(("static_", "dynamic_")) and npz[key].size:
+                    if key.startswith(KINDS) and npz[key].size:
                         name = key.split("_", 1)[1]
                         sizes[name] = max(sizes.get(name, 0), int(npz[key].max()) + 1)
     return SequenceData(x, static, dynamic, sizes, "video-npz", split)
