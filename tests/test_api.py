@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import unweave
-from unweave.errors import UnweaveError
+from unweave.errors import UnweaveError, UnweaveWarning
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -45,7 +45,7 @@ def test_the_readme_session_fits_evaluates_swaps_and_reports(tmp_path, monkeypat
     )
     assert model_figures["probe/static->level"] == figures["probe/static->level"]
     (tmp_path / "runs/waves/eval.json").write_text("[1, 2]")  # damaged: set aside, said so
-    with pytest.warns(UserWarning, match="eval.json was damaged"):
+    with pytest.warns(UnweaveWarning, match="eval.json was damaged"):
         again.evaluate(metrics="probes")
     assert (tmp_path / "runs/waves/eval.json.damaged").read_text() == "[1, 2]"
 

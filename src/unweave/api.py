@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from unweave.errors import UnweaveError
+from unweave.errors import UnweaveError, UnweaveWarning
 
 #: Modality of arrays by the number of their dimensions, and the data set that reads them.
 ARRAY_DATASETS = {3: ("series", "series-npz"), 5: ("video", "video-npz")}
@@ -58,8 +58,11 @@ class Run:
 
     @property
     def modality(self) -> str:
-        """``video``, ``series``, ``audio``, ``fragments`` or ``images``."""
-        return self.model.modality
+        """``video``, ``series``, ``audio``, ``fragments`` or ``images`` (from the config, so a
+        run still training has one)."""
+        from unweave.data.registry import data_modality
+
+        return data_modality(self.config["data"]["name"])
 
     def data(self, split: str = "test", root: str | Path | None = None) -> Any:
         """Split ``split`` of the data set the run trained on (``root`` overrides its folder)."""
@@ -103,16 +106,41 @@ class Run:
         """The figures of the modality's protocols (``metrics``: groups, default all of the
         modality's), merged into ``RUN/eval.json``; ``settings``: the fields of
         :class:`~unweave.evaluation.EvaluationSettings` (``niter``, ``metric_preset``, ...)."""
-        from unweave.evaluation import Evaluation, EvaluationSettings, metric_groups, score_export
+        from unweave.evaluation import score_export
+
+        results, note = score_export(self._evaluation(metrics, root, settings), self.model)
+        if note:
+            warnings.warn(note, UnweaveWarning, stacklevel=2)
+        return results
+
+    def evaluate_checkpoints(
+        self,
+        checkpoints: str = "all",
+        metrics: str | list[str] | None = None,
+        root: str | Path | None = None,
+        **settings: Any,
+    ) -> Iterator[tuple[Path, Path, dict[str, float]]]:
+        """Score training checkpoints (``"all"``, ``"last"`` or steps such as ``"930,1860"``;
+        a run still training works too) as :meth:`evaluate` scores the model: a budget
+        curve's points. Yields, as each is scored, ``RUN/evals/step-N.json``, the codebook
+        figure's path (content/style runs draw one) and the figures, with ``step`` and
+        ``elapsed_s`` (seconds of training)."""
+        from unweave.evaluation import score_checkpoints
+        from unweave.training.milestones import select_checkpoints
+
+        paths = select_checkpoints(self.path, checkpoints)
+        yield from score_checkpoints(self._evaluation(metrics, root, settings), paths)
+
+    def _evaluation(
+        self, metrics: str | list[str] | None, root: str | Path | None, settings: dict[str, Any]
+    ) -> Any:
+        """The :class:`~unweave.evaluation.Evaluation` of this run."""
+        from unweave.evaluation import Evaluation, EvaluationSettings, metric_groups
 
         groups = metric_groups(self.modality, _joined(metrics), self.path)
-        evaluation = Evaluation(
+        return Evaluation(
             self.path, self.modality, groups, EvaluationSettings(**settings), _path(root)
         )
-        results, note = score_export(evaluation, self.model)
-        if note:
-            warnings.warn(note, stacklevel=2)
-        return results
 
     def export(self, out: str | Path) -> Path:
         """The model as a folder to share or upload to a hub (``config.json``,
@@ -152,7 +180,8 @@ def fit(
     test: Any = None,
     test_fraction: float = 0.2,
     seed: int = 0,
-    **settings: Any,
+    settings: Mapping[str, Any] | None = None,
+    **keyword_settings: Any,
 ) -> Run:
     """Train ``method`` on ``data`` and return the :class:`Run`.
 
@@ -164,9 +193,10 @@ def fit(
     ``mask``, ``static``, ``dynamic``); without ``test``, ``test_fraction`` of the sequences
     (shuffled by ``seed``) are held out. Arrays are saved as ``RUN/data/<split>.npz`` (the
     ``series-npz`` / ``video-npz`` data sets), so every command works on the run later.
-    ``settings``: ``section__key=value`` (``model__f_dim=16``) or a dict per section
-    (``model={"f_dim": 16}``), as ``--set``. ``run_dir`` defaults to
-    ``runs/<method>-<data>-<preset>``.
+    Settings are the keys of ``--set``: keywords ``section__key=value`` (``model__f_dim=16``,
+    ``data__options__size=32``) or a dict per section (``model={"f_dim": 16}``), and
+    ``settings``, a nested dict of sections (``{"data": {"options": {"size": 32}}}``); the
+    keywords win. ``run_dir`` defaults to ``runs/<method>-<data>-<preset>``.
     """
     from unweave.data.arrays import dataset_arrays
     from unweave.paths import check_writable_folder
@@ -186,7 +216,7 @@ def fit(
     arrays = not isinstance(data, str)
     name = _array_dataset(data) if arrays else data
     run_dir = Path(run_dir or Path("runs") / f"{method}-{name}-{preset}")
-    overrides = _overrides(settings)
+    overrides = merge(dict(settings or {}), _overrides(keyword_settings))
     if resume:
         config = validate(merge(read_run_config(run_dir), overrides))
     else:

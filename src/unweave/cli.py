@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from unweave.errors import UnweaveError
+from unweave.errors import UnweaveError, UnweaveWarning
 from unweave.paths import check_writable_folder
 
 app = typer.Typer(
@@ -83,18 +83,15 @@ def train(
     resume: Annotated[bool, typer.Option(help="Continue the run from its last.ckpt.")] = False,
 ) -> None:
     """Train METHOD on a data set; writes runs/NAME/ (checkpoints, logs, model.safetensors)."""
-    from unweave.training.config import merge, parse_overrides, resolve, validate
-    from unweave.training.run import is_secondary_process, read_run_config
-    from unweave.training.run import train as run_training
+    from unweave.api import fit
+    from unweave.training.config import parse_overrides
+    from unweave.training.run import is_secondary_process
 
     run_dir = runs_dir / (name or f"{method}-{data}-{preset}")
     check_writable_folder(runs_dir, "Runs folder", "choose another --runs-dir")
     check_writable_folder(run_dir, "Run folder", "choose another --name")
-    if resume:
-        config = validate(merge(read_run_config(run_dir), parse_overrides(set_ or [])))
-    else:
-        config = resolve(method, data, preset, root, set_ or [])
-    run_training(config, run_dir, resume=resume)
+    settings = parse_overrides(set_ or [])
+    fit(method, data, preset=preset, run_dir=run_dir, root=root, resume=resume, settings=settings)
     if not is_secondary_process():
         typer.echo(f"Run written to {run_dir}/ (model.safetensors, metrics.csv, checkpoints/).")
 
@@ -441,38 +438,20 @@ def evaluate(
 ) -> None:
     """Evaluate a run (or its checkpoints); merges the figures into RUN/eval.json (or
     RUN/evals/step-N.json) and prints them."""
-    from unweave.data.registry import data_modality
-    from unweave.evaluation import (
-        Evaluation,
-        EvaluationSettings,
-        metric_groups,
-        score_checkpoints,
-        score_export,
-    )
-    from unweave.export import load
-    from unweave.training.milestones import select_checkpoints
-    from unweave.training.run import read_run_config
+    from unweave.api import Run
 
+    settings = {
+        "niter": niter, "batch_size": batch_size, "judge_source": judge_source,
+        "judge_training": {"epochs": judge_epochs, "batch_size": judge_batch_size},
+        "lda_dims": lda_dims, "metric_preset": metric_preset, "seed": seed,
+    }  # fmt: skip
     if checkpoints is None:
-        model = load(run)
-        modality = model.modality
-    else:
-        paths = select_checkpoints(run, checkpoints)
-        modality = data_modality(read_run_config(run)["data"]["name"])
-    groups = metric_groups(modality, metrics, run)
-    settings = EvaluationSettings(
-        niter=niter, batch_size=batch_size,
-        judge_training={"epochs": judge_epochs, "batch_size": judge_batch_size},
-        judge_source=judge_source, lda_dims=lda_dims, metric_preset=metric_preset, seed=seed,
-    )  # fmt: skip
-    evaluation = Evaluation(run, modality, groups, settings, root)
-    if checkpoints is None:
-        results, note = score_export(evaluation, model)
-        if note:
-            typer.echo(note, err=True)
+        results = Run(run).evaluate(metrics, root, **settings)
         _print_figures(results, run / "eval.json", run / "codebook.png")
         return
-    for out, figure, figures in score_checkpoints(evaluation, paths):
+    for out, figure, figures in Run(run).evaluate_checkpoints(
+        checkpoints, metrics, root, **settings
+    ):
         step, seconds = figures.pop("step"), figures.pop("elapsed_s")
         minutes = "" if seconds is None else f", {seconds / 60:.1f} min of training"
         typer.echo(f"\nstep {step}{minutes}")
@@ -755,12 +734,25 @@ def judge_import(
     )
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """An :class:`UnweaveWarning` as one ``warning:`` line on stderr; others as Python shows them."""
+    if issubclass(category, UnweaveWarning):
+        typer.echo(f"warning: {message}", err=True)
+    else:
+        _PYTHON_SHOW_WARNING(message, category, filename, lineno, file, line)
+
+
+_PYTHON_SHOW_WARNING = warnings.showwarning
+
+
 def main() -> None:
     """Entry point: run the app; user errors (and a full disk, a missing permission, a file in
-    the way) become one line on stderr and exit status 2."""
+    the way) become one line on stderr and exit status 2, unweave's warnings one line each."""
     from unweave.paths import os_error_sentence
 
     _quiet_library_warnings()
+    warnings.filterwarnings("always", category=UnweaveWarning)  # output, even under -W ignore
+    warnings.showwarning = _show_warning
     try:
         app()
     except UnweaveError as err:

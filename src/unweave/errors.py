@@ -8,6 +8,13 @@ class UnweaveError(Exception):
     """
 
 
+class UnweaveWarning(UserWarning):
+    """Something the user should know that stops nothing (a damaged file set aside, say).
+
+    The command line prints it as one ``warning:`` line on stderr.
+    """
+
+
 def check_known_keys(section: str, given, known: set[str]) -> None:
     """Raise UnweaveError naming the first key of ``given`` not in ``known`` (and the closest)."""
     import difflib
