@@ -10,6 +10,7 @@ from torch import nn
 from unweave.errors import UnweaveError
 from unweave.models.audio_dbse import AudioDBSE, AudioDBSEConfig
 from unweave.models.base import Latents, SequentialVAE, SequentialVAEConfig, VideoVAEConfig
+from unweave.models.cdsvae import CDSVAE, CDSVAEConfig
 from unweave.models.dbse import DBSE, DBSEConfig
 from unweave.models.did import DiD, DiDConfig
 from unweave.models.dsvae import DSVAE, DSVAEConfig
@@ -22,7 +23,7 @@ from unweave.models.vae_family import BetaTCVAE, BetaVAE, FactorVAE
 
 #: Method name -> model class, per modality of the data ("video" frames or "series").
 MODELS: dict[str, dict[str, type]] = {
-    "video": {"dbse": DBSE, "dsvae": DSVAE},
+    "video": {"dbse": DBSE, "dsvae": DSVAE, "c-dsvae": CDSVAE},
     "series": {"dbse": SeriesDBSE, "seqvae": SeriesVAE},
     "audio": {"dbse": AudioDBSE, "fhvae": FHVAE, "beta-vae": SegmentVAE},
     "fragments": {"v3": V3, "two-step": TwoStep},
@@ -109,6 +110,8 @@ __all__ = [
     "register_method",
     "BetaTCVAE",
     "BetaVAE",
+    "CDSVAE",
+    "CDSVAEConfig",
     "FactorVAE",
     "AudioDBSE",
     "AudioDBSEConfig",

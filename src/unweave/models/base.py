@@ -140,16 +140,17 @@ class SequentialVAE(nn.Module):
         raise NotImplementedError
 
     def elbo_terms(
-        self, x: torch.Tensor
+        self, x: torch.Tensor, latents: Latents | None = None
     ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
         """The terms every sequential VAE here shares, per clip (sums / batch).
 
         Returns ``({"sse_seq", "kl_static", "kl_dynamic", "mse"}, f, z)`` with the posterior
         samples ``f`` ``(B, F)`` and ``z`` ``(B, T, Z)``; KL(z) is against the learned prior,
-        teacher-forced with ``z``; ``mse`` is detached and per pixel.
+        teacher-forced with ``z``; ``mse`` is detached and per pixel. ``latents``: ``x``'s
+        posteriors when the caller has them already (default: ``encode(x)``).
         """
         batch = x.shape[0]
-        latents = self.encode(x)
+        latents = self.encode(x) if latents is None else latents
         # A model whose dynamic posterior was conditioned on a sample of f decodes that one.
         if "static_sample" in latents.extras:
             f = latents.extras["static_sample"]

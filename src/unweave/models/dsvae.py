@@ -2,7 +2,8 @@
 
 Static f from a bidirectional LSTM over ALL frames (last forward state and first backward
 state); dynamics either "full", q(z_t | x_1:T, f) (bi-LSTM over [h_t, f], then a forward
-RNN), or "factorised", q(z_t | x_t). Plain ELBO: SSE + KL(f) + KL(z || learned LSTM prior).
+RNN), "factorised", q(z_t | x_t), or "shared", q(z_t | x_1:T) from a forward RNN over the
+static bi-LSTM's outputs (C-DSVAE ``model.py:150-163``; no f in the dynamic posterior). Plain ELBO: SSE + KL(f) + KL(z || learned LSTM prior).
 It shares the frame encoder, decoder and dynamic prior with DBSE (``models/base.py``), so a
 comparison between the two isolates the method.
 
@@ -26,6 +27,9 @@ from unweave.errors import UnweaveError
 from unweave.models.base import Latents, SequentialVAE, VideoVAEConfig
 from unweave.nn.gaussian import GaussianHead
 
+#: The dynamic posteriors a DSVAE may have (see :class:`DSVAEConfig`).
+POSTERIORS = ("full", "factorised", "shared")
+
 
 @dataclass
 class DSVAEConfig(VideoVAEConfig):
@@ -34,7 +38,9 @@ class DSVAEConfig(VideoVAEConfig):
     rnn_size: int = 256  # the LSTM prior: C-DSVAE's 2 cells x 256 (``model.py:129-130``)
     static_head_activation: str = "leaky_relu"  # LeakyReLU(0.2) on f's mean and log-variance
     hidden_dim: int = 256  # encoder LSTM hidden size
-    posterior: str = "full"  # "full": q(z_t | x_1:T, f); "factorised": q(z_t | x_t)
+    # "full": q(z_t | x_1:T, f); "factorised": q(z_t | x_t); "shared": q(z_t | x_1:T), a
+    # forward RNN over the static bi-LSTM's outputs (C-DSVAE's encoder).
+    posterior: str = "full"
     w_seq: float = 1.0
     w_kl_static: float = 1.0
     w_kl_dynamic: float = 1.0
@@ -49,9 +55,9 @@ class DSVAE(SequentialVAE):
     def __init__(self, config: DSVAEConfig) -> None:
         super().__init__(config)
         c = config
-        if c.posterior not in ("full", "factorised"):
+        if c.posterior not in POSTERIORS:
             raise UnweaveError(
-                f"model.posterior is '{c.posterior}'; expected 'full' or 'factorised'."
+                f"model.posterior is '{c.posterior}'; expected one of: {', '.join(POSTERIORS)}."
             )
         self.static_lstm = nn.LSTM(c.g_dim, c.hidden_dim, 1, bidirectional=True, batch_first=True)
         self.static_head = GaussianHead(2 * c.hidden_dim, c.f_dim, c.static_head_activation)
@@ -59,6 +65,7 @@ class DSVAE(SequentialVAE):
             self.dynamic_lstm = nn.LSTM(
                 c.g_dim + c.f_dim, c.hidden_dim, 1, bidirectional=True, batch_first=True
             )
+        if c.posterior in ("full", "shared"):
             self.dynamic_rnn = nn.RNN(2 * c.hidden_dim, c.hidden_dim, batch_first=True)
         else:
             self.dynamic_mlp = nn.Sequential(nn.Linear(c.g_dim, c.hidden_dim), nn.LeakyReLU(0.2))
@@ -81,6 +88,8 @@ class DSVAE(SequentialVAE):
             features, _ = self.dynamic_rnn(self.dynamic_lstm(inputs)[0])
             if self.training:  # the decoder reads this same f (yatindandi model.py:277-281)
                 extras["static_sample"] = f
+        elif c.posterior == "shared":
+            features, _ = self.dynamic_rnn(lstm_out)
         else:
             features = self.dynamic_mlp(h)
         return Latents(static=static, dynamic=self.dynamic_head(features), extras=extras)

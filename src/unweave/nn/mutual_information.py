@@ -1,0 +1,73 @@
+"""Minibatch estimators of mutual information between codes and views.
+
+:func:`info_nce` is the normalised-temperature cross-entropy (NT-Xent, SimCLR) that C-DSVAE
+maximises between a clip's code and the code of its augmented view (``loss.py:5-42`` of
+JunwenBai/C-DSVAE); :func:`static_dynamic_mi` is C-DSVAE's penalty on the mutual
+information between the static code and each step's dynamic code
+(``train_cdsvae.py:114-134``), with densities estimated over the batch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from unweave.nn.gaussian import Gaussian
+
+
+def info_nce(codes: torch.Tensor, views: torch.Tensor, temperature: float) -> torch.Tensor:
+    """NT-Xent of ``(B, D)`` codes and their views: each of the 2B vectors should find its
+    pair among the other 2B - 1 by cosine similarity / ``temperature``; the mean loss.
+
+    As the reference, the denominator keeps the positive and removes the self-similarity
+    as ``exp(1 / temperature)`` (the cosine of a vector with itself)."""
+    both = torch.cat([codes, views])
+    norms = both.norm(dim=1)
+    cosine = (both @ both.T) / (norms[:, None] * norms[None]).clamp_min(1e-16)
+    batch = len(codes)
+    positive = torch.cat([cosine.diagonal(batch), cosine.diagonal(-batch)])
+    others = torch.exp(cosine / temperature).sum(dim=1) - math.exp(1 / temperature)
+    return (torch.log(others) - positive / temperature).mean()
+
+
+def static_dynamic_mi(
+    static: torch.Tensor,
+    static_posterior: Gaussian,
+    dynamic: torch.Tensor,
+    dynamic_posterior: Gaussian,
+    dataset_size: int,
+    logvar_as_log_std: bool = True,
+) -> torch.Tensor:
+    """``mean over t, i of ReLU(log q(f_i, z_ti) - log q(f_i) - log q(z_ti))``, each
+    aggregate posterior ``log q(c) ~ logsumexp_j log q(c | x_j) - log(B * dataset_size)``.
+
+    ``static`` ``(B, F)`` and ``dynamic`` ``(B, T, Z)`` are posterior samples. The reference
+    hands log-variances to a density that takes log standard deviations
+    (``mutual_info.py:18-25``); ``logvar_as_log_std=False`` uses the log-variances as such.
+    """
+    batch = len(static)
+    log_f = _pairwise_log_density(static, static_posterior, logvar_as_log_std)  # (B, B)
+    log_z = _pairwise_log_density(
+        dynamic.transpose(0, 1),
+        Gaussian(dynamic_posterior.mean.transpose(0, 1), dynamic_posterior.logvar.transpose(0, 1)),
+        logvar_as_log_std,
+    )  # (T, B, B)
+    norm = math.log(batch * dataset_size)
+    log_q_f = torch.logsumexp(log_f, dim=-1) - norm
+    log_q_z = torch.logsumexp(log_z, dim=-1) - norm
+    log_q_fz = torch.logsumexp(log_f + log_z, dim=-1) - norm
+    return F.relu(log_q_fz - log_q_f - log_q_z).mean()
+
+
+def _pairwise_log_density(
+    samples: torch.Tensor, posterior: Gaussian, logvar_as_log_std: bool
+) -> torch.Tensor:
+    """``log q(samples_i | x_j)`` summed over dimensions: ``(..., B, D)`` -> ``(..., B, B)``."""
+    log_std = posterior.logvar if logvar_as_log_std else 0.5 * posterior.logvar
+    scaled = (samples[..., :, None, :] - posterior.mean[..., None, :, :]) * torch.exp(
+        -log_std[..., None, :, :]
+    )
+    density = -0.5 * scaled.pow(2) - log_std[..., None, :, :] - 0.5 * math.log(2 * math.pi)
+    return density.sum(dim=-1)
