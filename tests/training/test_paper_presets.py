@@ -14,6 +14,7 @@ from unweave.training.config import available_presets, resolve, split_preset_nam
 REFERENCE_PARAMETERS = {
     ("dbse", "sprites"): (14.8e6, 15.0e6),  # reference/dbse.md §2: about 14.9M
     ("c-dsvae", "sprites"): 11_031_683,  # C-DSVAE's model.py, counted layer by layer
+    ("spyl", "sprites"): 11_031_683,  # SPYL's cdsvae/model.py: the same network
     ("dbse", "etth1"): 88_156,  # the modules time_series/model/dbse.py uses, counted by hand
     ("dbse", "etth2"): 88_156,
     ("dbse", "timit"): 3_045_169,  # DBSE's audio model, the modules its forward uses

@@ -19,12 +19,12 @@ QUIET = {"enable_progress_bar": False}
 
 def tiny_config(method: str = "dbse", epochs: int = 2, extra: tuple[str, ...] = ()) -> dict:
     overrides = [*TINY_MODEL, f"train.max_epochs={epochs}", "train.batch_size=16", *extra]
-    if method in ("dsvae", "c-dsvae"):
+    if method in ("dsvae", "c-dsvae", "spyl"):
         overrides.append("model.hidden_dim=16")
     return resolve(method, "toy-sprites", "cpu", overrides=overrides)
 
 
-@pytest.mark.parametrize("method", ["dbse", "dsvae", "c-dsvae"])
+@pytest.mark.parametrize("method", ["dbse", "dsvae", "c-dsvae", "spyl"])
 def test_run_folder_and_load_round_trip(tmp_path, method):
     data = random_clips()
     run = train(tiny_config(method), tmp_path / "run", train_data=data, **QUIET)

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 
 import torch
 
-from unweave.data.base import SequenceData
+from unweave.models.base import Latents
 from unweave.models.dsvae import DSVAE, DSVAEConfig
-from unweave.nn.mutual_information import info_nce, static_dynamic_mi
+from unweave.nn.mutual_information import info_nce, static_dynamic_mi, training_set_size
 from unweave.nn.views import distort_colours, shuffle_frames
 
 
@@ -58,30 +58,37 @@ class CDSVAE(DSVAE):
     name = "c-dsvae"
     config_class = CDSVAEConfig
 
-    @staticmethod
-    def settings_from_data(data: SequenceData) -> dict[str, int]:
-        """The training set's size, the N of the MI estimate (``opt.dataset_size``)."""
-        return {"dataset_size": len(data)}
+    settings_from_data = staticmethod(training_set_size)  # N of the MI estimate
 
     def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         c: CDSVAEConfig = self.config  # type: ignore[assignment]
-        latents = self.encode(x)
-        terms, f, z = self.elbo_terms(x, latents)
+        terms, latents, total = penalised_elbo(self, x)
         content_view = self.encode(shuffle_frames(x)).static.mean
         motion_view = self.encode(distort_colours(x, c.colour_strength)).dynamic.mean
         terms["nce_content"] = info_nce(latents.static.mean, content_view, c.temperature)
         terms["nce_motion"] = info_nce(
             latents.dynamic.mean.flatten(1), motion_view.flatten(1), c.temperature
         )
-        terms["mi_static_dynamic"] = static_dynamic_mi(
-            f, latents.static, z, latents.dynamic, c.dataset_size, c.mi_logvar_as_log_std
-        )
-        total = (
-            c.w_seq * terms["sse_seq"]
-            + c.w_kl_static * terms["kl_static"]
-            + c.w_kl_dynamic * terms["kl_dynamic"]
-            + c.w_content * terms["nce_content"]
-            + c.w_motion * terms["nce_motion"]
-            + c.w_mi * terms["mi_static_dynamic"]
-        )
+        total = total + c.w_content * terms["nce_content"] + c.w_motion * terms["nce_motion"]
         return {"loss": total, **{k: v.detach() for k, v in terms.items()}}
+
+
+def penalised_elbo(
+    model: DSVAE, x: torch.Tensor
+) -> tuple[dict[str, torch.Tensor], Latents, torch.Tensor]:
+    """What C-DSVAE and SPYL share: the ELBO's terms and the MI penalty on f and z, the
+    posteriors of ``x`` and the weighted sum (``w_seq``, ``w_kl_static``, ``w_kl_dynamic``,
+    ``w_mi`` of the model's config)."""
+    c = model.config
+    latents = model.encode(x)
+    terms, f, z = model.elbo_terms(x, latents)
+    terms["mi_static_dynamic"] = static_dynamic_mi(
+        f, latents.static, z, latents.dynamic, c.dataset_size, c.mi_logvar_as_log_std
+    )
+    total = (
+        c.w_seq * terms["sse_seq"]
+        + c.w_kl_static * terms["kl_static"]
+        + c.w_kl_dynamic * terms["kl_dynamic"]
+        + c.w_mi * terms["mi_static_dynamic"]
+    )
+    return terms, latents, total

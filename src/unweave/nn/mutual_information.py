@@ -2,14 +2,17 @@
 
 :func:`info_nce` is the normalised-temperature cross-entropy (NT-Xent, SimCLR) that C-DSVAE
 maximises between a clip's code and the code of its augmented view (``loss.py:5-42`` of
-JunwenBai/C-DSVAE); :func:`static_dynamic_mi` is C-DSVAE's penalty on the mutual
-information between the static code and each step's dynamic code
-(``train_cdsvae.py:114-134``), with densities estimated over the batch.
+JunwenBai/C-DSVAE); :func:`info_nce_with_negatives` is SPYL's form, one positive and chosen
+negatives per code (azencot-group/SPYL ``sample_and_predict.py:7-40``);
+:func:`static_dynamic_mi` is the penalty both put on the mutual information between the
+static code and each step's dynamic code (``train_cdsvae.py:114-134``, SPYL
+``cdsvae/utils.py:113-135``), with densities estimated over the batch.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +33,23 @@ def info_nce(codes: torch.Tensor, views: torch.Tensor, temperature: float) -> to
     positive = torch.cat([cosine.diagonal(batch), cosine.diagonal(-batch)])
     others = torch.exp(cosine / temperature).sum(dim=1) - math.exp(1 / temperature)
     return (torch.log(others) - positive / temperature).mean()
+
+
+def info_nce_with_negatives(
+    codes: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    """``mean_i -log(e_i+ / (e_i+ + sum_k e_ik-))`` with ``e = exp(cosine / temperature)``:
+    codes and positives ``(B, D)``, negatives ``(B, K, D)``."""
+    positive = F.cosine_similarity(codes, positives, dim=-1, eps=0.0) / temperature
+    negative = F.cosine_similarity(codes[:, None], negatives, dim=-1, eps=0.0) / temperature
+    scores = torch.cat([positive[:, None], negative], dim=1)
+    return (torch.logsumexp(scores, dim=1) - positive).mean()
+
+
+def training_set_size(data: Any) -> dict[str, int]:
+    """The ``dataset_size`` setting of a model with :func:`static_dynamic_mi`: the size of
+    its training set (the reference's ``opt.dataset_size = len(train_data)``)."""
+    return {"dataset_size": len(data)}
 
 
 def static_dynamic_mi(
