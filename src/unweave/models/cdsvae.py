@@ -57,7 +57,6 @@ class CDSVAE(DSVAE):
 
     name = "c-dsvae"
     config_class = CDSVAEConfig
-
     settings_from_data = staticmethod(training_set_size)  # N of the MI estimate
 
     def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -92,8 +92,7 @@ class SPYL(DSVAE):
         """*Sample*: ``n`` clips decoded from prior draws and encoded again; their static
         posteriors ``(n, F)`` and time-averaged dynamic posteriors ``(n, Z)``."""
         latents = self.encode(self.decode(self.sample_static(n), self.sample_dynamic(n, steps)))
-        dynamic = latents.dynamic
-        return latents.static, Gaussian(dynamic.mean.mean(1), dynamic.logvar.mean(1))
+        return latents.static, time_average(latents.dynamic)
 
     def predict_terms(
         self,
@@ -111,7 +110,7 @@ class SPYL(DSVAE):
         motion_view = self.decode(self.sample_static(n), dynamic.mean)
         content = self.encode(content_view).static.mean
         motion = self.encode(motion_view).dynamic.mean.mean(1)
-        dynamic_avg = Gaussian(dynamic.mean.mean(1), dynamic.logvar.mean(1))
+        dynamic_avg = time_average(dynamic)
         nce_content = info_nce_with_negatives(
             static.mean, content, farthest(static, bank_static, c.negatives), c.temperature
         )
@@ -122,14 +121,16 @@ class SPYL(DSVAE):
         return nce_content, nce_motion
 
 
+def time_average(dynamic: Gaussian) -> Gaussian:
+    """A dynamic posterior ``(B, T, Z)`` summarised as the reference does: its means and its
+    log-variances averaged over time, ``(B, Z)`` (``train.py:127-131``)."""
+    return Gaussian(dynamic.mean.mean(1), dynamic.logvar.mean(1))
+
+
 def farthest(posterior: Gaussian, bank: Gaussian, count: int) -> torch.Tensor:
     """For each of ``posterior``'s ``(B, D)`` Gaussians, the means of the ``count`` bank
     Gaussians ``(K, D)`` farthest from it by KL(posterior || bank): ``(B, count, D)``
     (all K when ``count`` exceeds K, as the reference's slice)."""
-    mean, logvar = posterior.mean[:, None], posterior.logvar[:, None]
-    kl = 0.5 * torch.sum(
-        bank.logvar - logvar + (logvar.exp() + (mean - bank.mean).pow(2)) / bank.logvar.exp() - 1,
-        dim=-1,
-    )  # (B, K)
+    kl = Gaussian(posterior.mean[:, None], posterior.logvar[:, None]).kl(bank, dim=-1)  # (B, K)
     order = kl.argsort(dim=-1, descending=True)[:, :count]
     return bank.mean[order]

@@ -20,13 +20,14 @@ class Gaussian:
         """A reparameterised sample, differentiable in mean and logvar; shape ``(..., D)``."""
         return self.mean + torch.randn_like(self.mean) * torch.exp(0.5 * self.logvar)
 
-    def kl(self, prior: Gaussian | None = None) -> torch.Tensor:
-        """``KL(self || prior)`` summed over every element (``prior=None`` means N(0, I))."""
+    def kl(self, prior: Gaussian | None = None, dim: int | None = None) -> torch.Tensor:
+        """``KL(self || prior)`` summed over every element, or over dimension ``dim`` only
+        (``prior=None`` means N(0, I); a ``prior`` of another shape is broadcast)."""
         if prior is None:
-            return -0.5 * torch.sum(1 + self.logvar - self.mean.pow(2) - self.logvar.exp())
+            return -0.5 * torch.sum(1 + self.logvar - self.mean.pow(2) - self.logvar.exp(), dim)
         var_ratio = (self.logvar - prior.logvar).exp()
         mean_term = (self.mean - prior.mean).pow(2) / prior.logvar.exp()
-        return 0.5 * torch.sum(var_ratio + mean_term - 1 - (self.logvar - prior.logvar))
+        return 0.5 * torch.sum(var_ratio + mean_term - 1 - (self.logvar - prior.logvar), dim)
 
 
 #: Activations a :class:`GaussianHead` may put on its mean and log-variance.
