@@ -33,6 +33,10 @@ def nav_pages(entries: list) -> list[str]:
     return pages
 
 
+#: The Markdown files of mkdocs.yml's nav, in order.
+NAV = nav_pages(yaml.safe_load((REPO / "mkdocs.yml").read_text())["nav"])
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``mkdocs build --strict`` into a temporary folder (any warning fails the build)."""
@@ -51,13 +55,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_every_docs_page_is_in_the_nav():
-    config = yaml.load((REPO / "mkdocs.yml").read_text(), Loader=yaml.BaseLoader)
-    listed = nav_pages(config["nav"])
-    assert sorted(listed) == sorted(str(p.relative_to(REPO / "docs")) for p in PAGES)
+    assert sorted(NAV) == sorted(str(p.relative_to(REPO / "docs")) for p in PAGES)
 
 
 def test_the_site_has_every_page_with_its_images_and_the_api_reference(site):
-    for page in nav_pages(yaml.safe_load((REPO / "mkdocs.yml").read_text())["nav"]):
+    for page in NAV:
         html_path = site / ("index.html" if page == "index.md" else page[:-3] + "/index.html")
         html = html_path.read_text()
         assert "--8<--" not in html, f"{page}: a snippet was not included"
@@ -89,8 +91,7 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 def test_the_site_renders_in_headless_chromium_and_its_search_finds_pages(served):
     binary = chromium()
     sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
-    pages = ["", *(f"{p[:-3]}/" for p in nav_pages(
-        yaml.safe_load((REPO / "mkdocs.yml").read_text())["nav"]) if p != "index.md")]  # fmt: skip
+    pages = ["", *(f"{p[:-3]}/" for p in NAV if p != "index.md")]
     failed: list[str] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(binary), args=["--no-sandbox"])

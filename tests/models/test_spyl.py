@@ -67,7 +67,7 @@ def test_the_contrastive_terms_start_after_the_warm_up_and_a_resumed_model_knows
     assert int(again.epoch) == 3 and "nce_motion" in again.loss(x)
 
 
-def test_the_bank_moves_no_weight_and_the_views_carry_gradients():
+def test_the_content_view_carries_gradients_into_the_prior():
     torch.manual_seed(0)
     model = build_model("spyl", {**TINY, "warmup_epochs": 0})
     model.loss(torch.rand(4, 8, 3, 16, 16))["loss"].backward()
