@@ -17,14 +17,19 @@ from unweave.training.run import train
 QUIET = {"enable_progress_bar": False}
 
 
+#: Tiny sizes of the models whose settings are not the sequential VAEs'.
+TINY_SKD = ["model.image_size=16", "model.base_channels=8", "model.k_dim=8", "model.hidden_dim=8"]
+
+
 def tiny_config(method: str = "dbse", epochs: int = 2, extra: tuple[str, ...] = ()) -> dict:
-    overrides = [*TINY_MODEL, f"train.max_epochs={epochs}", "train.batch_size=16", *extra]
+    sizes = TINY_SKD if method == "skd" else TINY_MODEL
+    overrides = [*sizes, f"train.max_epochs={epochs}", "train.batch_size=16", *extra]
     if method in ("dsvae", "c-dsvae", "spyl"):
         overrides.append("model.hidden_dim=16")
     return resolve(method, "toy-sprites", "cpu", overrides=overrides)
 
 
-@pytest.mark.parametrize("method", ["dbse", "dsvae", "c-dsvae", "spyl"])
+@pytest.mark.parametrize("method", ["dbse", "dsvae", "c-dsvae", "spyl", "skd"])
 def test_run_folder_and_load_round_trip(tmp_path, method):
     data = random_clips()
     run = train(tiny_config(method), tmp_path / "run", train_data=data, **QUIET)
@@ -40,9 +45,10 @@ def test_run_folder_and_load_round_trip(tmp_path, method):
     assert model.swap(x, x).shape == x.shape
 
 
-def test_resume_continues_as_if_never_stopped(tmp_path):
+@pytest.mark.parametrize("method", ["dbse", "skd"])  # skd: its running Koopman matrix too
+def test_resume_continues_as_if_never_stopped(tmp_path, method):
     data = random_clips()
-    config = tiny_config(epochs=3)
+    config = tiny_config(method, epochs=3)
     train(config, tmp_path / "straight", train_data=data, **QUIET)
     train(
         merge(config, {"train": {"max_epochs": 1}}), tmp_path / "stopped", train_data=data, **QUIET

@@ -11,6 +11,10 @@ Generated clips are labelled by a judge classifier trained on the real labels
 * ``swap``: decode the static code of clip b with the dynamics of clip a; the judge should
   read b's static factors and a's dynamic factors.
 
+A model without priors (SKD) draws a code as its reference's judge does
+(``forward_sample_for_classification2``): a random convex combination of the codes of two
+clips of the batch (:func:`convex_mixture`).
+
 Each mode also reports, on the softmax of the first dynamic factor's head over a
 class-balanced subset (the first m clips of each true class, m the smallest class count),
 IS = exp(E KL(p(y|x) || p(y))), H(y|x) and H(y). Settings follow the reference
@@ -72,16 +76,29 @@ def check_judge(
         )
 
 
+def convex_mixture(codes: torch.Tensor) -> torch.Tensor:
+    """Codes ``(B, ...)`` -> for each row, a convex combination (random weights) of the codes
+    of two random rows: SKD's draw of a code without a prior (``model.py:267-287``)."""
+    n = len(codes)
+    weights = torch.rand(n, 2, device=codes.device)
+    weights = (weights / weights.sum(1, keepdim=True)).view(n, 2, *[1] * (codes.ndim - 1))
+    first, second = (torch.randperm(n, device=codes.device) for _ in range(2))
+    return weights[:, 0] * codes[first] + weights[:, 1] * codes[second]
+
+
 @torch.no_grad()
 def _generate(
     model: SequentialVAE, x: torch.Tensor, mode: str, partner: torch.Tensor
 ) -> torch.Tensor:
     latents = model.encode(x)
     static, dynamic = latents.static.mean, latents.dynamic.mean
+    has_priors = hasattr(model, "sample_static")
     if mode == "sample_static":
-        return model.decode(model.sample_static(len(x)), dynamic)
+        drawn = model.sample_static(len(x)) if has_priors else convex_mixture(static)
+        return model.decode(drawn, dynamic)
     if mode == "sample_dynamic":
-        return model.decode(static, model.sample_dynamic(len(x), x.shape[1]))
+        drawn = model.sample_dynamic(len(x), x.shape[1]) if has_priors else convex_mixture(dynamic)
+        return model.decode(static, drawn)
     return model.decode(static[partner], dynamic)
 
 

@@ -17,6 +17,7 @@ from unweave.models.dsvae import DSVAE, DSVAEConfig
 from unweave.models.fhvae import FHVAE, FHVAEConfig
 from unweave.models.segment_vae import SegmentVAE, SegmentVAEConfig
 from unweave.models.series import SeriesDBSE, SeriesModel, SeriesVAE, SeriesVAEConfig
+from unweave.models.skd import SKD, SKDConfig
 from unweave.models.spyl import SPYL, SPYLConfig
 from unweave.models.two_step import TwoStep, TwoStepConfig
 from unweave.models.v3 import V3, V3Config
@@ -24,7 +25,7 @@ from unweave.models.vae_family import BetaTCVAE, BetaVAE, FactorVAE
 
 #: Method name -> model class, per modality of the data ("video" frames or "series").
 MODELS: dict[str, dict[str, type]] = {
-    "video": {"dbse": DBSE, "dsvae": DSVAE, "c-dsvae": CDSVAE, "spyl": SPYL},
+    "video": {"dbse": DBSE, "dsvae": DSVAE, "c-dsvae": CDSVAE, "spyl": SPYL, "skd": SKD},
     "series": {"dbse": SeriesDBSE, "seqvae": SeriesVAE},
     "audio": {"dbse": AudioDBSE, "fhvae": FHVAE, "beta-vae": SegmentVAE},
     "fragments": {"v3": V3, "two-step": TwoStep},
@@ -132,6 +133,8 @@ __all__ = [
     "Latents",
     "MODELS",
     "SequentialVAE",
+    "SKD",
+    "SKDConfig",
     "SPYL",
     "SPYLConfig",
     "SeriesDBSE",

@@ -97,8 +97,7 @@ class SequentialVAE(nn.Module):
         """A random loader batch of the shape this model trains on: uint8 clips ``x``
         ``(batch_size, steps, C, image_size, image_size)``."""
         c = self.config
-        shape = (batch_size, steps, c.channels, c.image_size, c.image_size)
-        return {"x": torch.randint(0, 256, shape, dtype=torch.uint8)}
+        return example_clips(batch_size, steps, c.channels, c.image_size)
 
     def frame_features(self, x: torch.Tensor) -> torch.Tensor:
         """Frames ``(B, T, C, H, W)`` -> features ``(B, T, g_dim)``."""
@@ -184,6 +183,12 @@ def swap_codes(
     if static is None:
         raise UnweaveError(f"Swapping needs a static code; the {model.name} model has none.")
     return model.decode(static.mean, model.encode(x_dynamic, mask_dynamic).dynamic.mean)
+
+
+def example_clips(batch_size: int, steps: int, channels: int, size: int) -> dict[str, torch.Tensor]:
+    """A random loader batch of uint8 clips ``x`` ``(batch_size, steps, channels, size, size)``."""
+    shape = (batch_size, steps, channels, size, size)
+    return {"x": torch.randint(0, 256, shape, dtype=torch.uint8)}
 
 
 def image_batch(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor]:

@@ -1,0 +1,270 @@
+"""SKD: the structured Koopman autoencoder (Berman, Naiman & Azencot, ICLR 2023, "Multifactor
+Sequential Disentanglement via Structured Koopman Autoencoders", arXiv 2303.17264);
+reference code azencot-group/SKD (``model.py``, ``koopman_utils.py``, ``train.py``).
+
+A deterministic autoencoder whose latent sequence is made linear in time:
+
+* frames ``(B, T, C, H, W)`` -> the DCGAN conv stack (width 32, 4x4 valid conv to ``k_dim``
+  40, BatchNorm, Tanh; ``encNet``, ``model.py:334-375``) -> an LSTM over time: latents
+  ``Z (B, T, k)``;
+* one Koopman matrix per batch, ``C = argmin ||Z[:, :-1] C - Z[:, 1:]||`` by least squares
+  over every consecutive pair of the batch (``torch.linalg.lstsq``, ``model.py:456-460``);
+  the prediction ``Z2`` keeps frame 0 and predicts each next frame one step ahead;
+* dropout (0.2) on Z after the fit; both Z and Z2 decoded by an LSTM and the mirrored
+  transposed convs (``decNet``, ``model.py:378-424``);
+* loss ``15 MSE(x, dec(Z)) + MSE(dec(Z), dec(Z2)) + MSE(Z, Z2) + eigs`` (``model.py:60-78``),
+  where ``eigs`` pulls the ``static_size`` eigenvalue units of C closest to 1 onto 1 and
+  penalises the real part of the others above 0.5 (``model.py:470-553``; a conjugate pair
+  counts as one unit, ``koopman_utils.get_unique_num``);
+* the static code of a clip is its latents projected on the static eigenvectors, the
+  dynamic code its projection on the others (``koopman_utils.py:54-106``); they sum to Z.
+
+C depends on the batch: at evaluation it is fitted again on the batch encoded, as the
+reference does, unless the batch has fewer consecutive pairs than ``k_dim`` (one clip
+swapped with another), where the running mean of the training batches' C is used.
+The judge protocol draws a static (or dynamic) code as the reference's
+``forward_sample_for_classification2``: a random convex combination of two other clips'.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from unweave.errors import UnweaveError
+from unweave.models.base import Latents, example_clips
+from unweave.nn.frames import FrameDecoder, FrameEncoder, prepare_frames
+from unweave.nn.gaussian import Gaussian
+from unweave.settings import config_from_dict
+
+
+@dataclass
+class SKDConfig:
+    """SKD sizes, weights and eigenvalue penalties; defaults are the reference's Sprites run
+    (``train.py`` argparse, with ``hidden_dim`` equal to ``k_dim`` as its swap script and
+    released weights need)."""
+
+    image_size: int = 64
+    channels: int = 3
+    base_channels: int = 32  # --conv_dim
+    k_dim: int = 40  # the Koopman latent size
+    hidden_dim: int = 40  # the decoder LSTM's output, read by the first transposed conv
+    dropout: float = 0.2  # on Z after the Koopman fit
+    w_rec: float = 15.0
+    w_pred: float = 1.0  # both prediction terms (ambient and latent)
+    w_eigs: float = 1.0
+    static_size: int = 7  # eigenvalue units (a conjugate pair is one) counted static
+    static_mode: str = "ball"  # how the static ones are ranked and pulled to 1
+    dynamic_mode: str = "real"  # the penalty on the others
+    dynamic_thresh: float = 0.5
+    ball_thresh: float = 0.6
+    eigs_thresh: float = 0.5
+    # How the codes are split at evaluation: forward_sample_for_classification2's default.
+    split_mode: str = "real"
+    # The running C (for batches too small to fit one): weight of each new training batch.
+    koopman_momentum: float = 0.1
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], where: str = "model") -> SKDConfig:
+        return config_from_dict(cls, values, where)
+
+
+def _ball(eigenvalues: torch.Tensor) -> torch.Tensor:
+    return (eigenvalues - 1).abs()
+
+
+#: Rank keys, larger = more static: "norm" |lambda|, "real" Re lambda, "ball" closest to 1.
+RANKINGS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "norm": torch.abs,
+    "real": torch.real,
+    "ball": lambda eigenvalues: -_ball(eigenvalues),
+}
+
+#: The static penalty on each static eigenvalue (``model.py:487-518``).
+STATIC_PENALTIES: dict[str, Callable[[torch.Tensor, SKDConfig], torch.Tensor]] = {
+    "norm": lambda e, c: (e.abs().pow(2) - 1).pow(2),
+    "real": lambda e, c: (e.real - 1).pow(2),
+    # |lambda - 1|^2 written without the reference's square root, whose gradient at 0 is NaN.
+    "ball": lambda e, c: (e.real - 1).pow(2) + e.imag.pow(2),
+}
+
+#: The dynamic penalty on each of the others (``model.py:524-546``).
+DYNAMIC_PENALTIES: dict[str, Callable[[torch.Tensor, SKDConfig], torch.Tensor]] = {
+    "strict": lambda e, c: (e.abs().pow(2) - c.eigs_thresh**2).pow(2),
+    "thresh": lambda e, c: torch.nn.functional.threshold(e.abs().pow(2), c.dynamic_thresh, 0),
+    "ball": lambda e, c: (_ball(e) < c.ball_thresh).float() * (2 - _ball(e)),
+    "real": lambda e, c: torch.nn.functional.threshold(e.real, c.dynamic_thresh, 0),
+    "none": lambda e, c: e.real.new_zeros(e.shape),
+}
+
+
+def mean_penalty(penalty: torch.Tensor) -> torch.Tensor:
+    """The mean of per-eigenvalue penalties, as the reference's MSE; 0 over no eigenvalue
+    (a small ``k_dim`` whose units are all static)."""
+    return penalty.sum() / max(penalty.numel(), 1)
+
+
+def static_indices(eigenvalues: torch.Tensor, mode: str, units: int) -> torch.Tensor:
+    """Indices of the ``units`` most static eigenvalue units of ``eigenvalues`` ``(k,)``
+    (complex) ranked by ``mode`` (a key of :data:`RANKINGS`); a conjugate pair is one unit
+    of two eigenvalues (``koopman_utils.get_unique_num``)."""
+    order = RANKINGS[mode](eigenvalues.detach()).argsort(descending=True, stable=True)
+    taken = 0
+    for _ in range(units):
+        if taken >= len(order):
+            break
+        taken += 1 if eigenvalues[order[taken]].imag == 0 else 2
+    return order[:taken]
+
+
+def koopman_fit(latents: torch.Tensor) -> torch.Tensor:
+    """The least-squares ``C (k, k)`` with ``latents[:, t] @ C ~ latents[:, t + 1]`` over
+    every clip and step of ``latents`` ``(B, T, k)`` (row-vector convention).
+
+    LAPACK's ``gels`` (QR): the only driver on CUDA, where the reference ran; the CPU
+    default ``gelsy`` differs from call to call in the last bits, so runs would not repeat.
+    """
+    k = latents.shape[-1]
+    before, after = latents[:, :-1].reshape(-1, k), latents[:, 1:].reshape(-1, k)
+    return torch.linalg.lstsq(before, after, driver="gels").solution
+
+
+def koopman_split(
+    latents: torch.Tensor, koopman: torch.Tensor, mode: str, units: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Latents ``(B, T, k)`` -> their static and dynamic parts ``(B, T, k)`` each (real;
+    they sum to the latents): the projections on C's static and other eigenvectors."""
+    eigenvalues, vectors = torch.linalg.eig(koopman)
+    inverse = torch.linalg.inv(vectors)
+    coordinates = latents.to(vectors.dtype) @ vectors
+    static = torch.zeros(len(eigenvalues), dtype=torch.bool, device=latents.device)
+    static[static_indices(eigenvalues, mode, units)] = True
+    static_part = (coordinates[..., static] @ inverse[static]).real
+    dynamic_part = (coordinates[..., ~static] @ inverse[~static]).real
+    return static_part.to(latents.dtype), dynamic_part.to(latents.dtype)
+
+
+class SKD(nn.Module):
+    """SKD for video: frames ``(B, T, C, H, W)`` -> static ``(B, k_dim)`` (the time mean of
+    the static part), dynamic ``(B, T, k_dim)``; deterministic codes."""
+
+    name: ClassVar[str] = "skd"
+    modality: ClassVar[str] = "video"
+    config_class: ClassVar[type] = SKDConfig
+
+    def __init__(self, config: SKDConfig) -> None:
+        super().__init__()
+        c = self.config = config
+        for field, value, known in (
+            ("static_mode", c.static_mode, STATIC_PENALTIES),
+            ("dynamic_mode", c.dynamic_mode, DYNAMIC_PENALTIES),
+            ("split_mode", c.split_mode, RANKINGS),
+        ):
+            if value not in known:
+                raise UnweaveError(
+                    f"model.{field} is '{value}'; expected one of: {', '.join(known)}."
+                )
+        # No custom initialisation: the reference keeps PyTorch's defaults.
+        self.frame_encoder = FrameEncoder(c.k_dim, c.image_size, c.channels, c.base_channels)
+        self.encoder_lstm = nn.LSTM(c.k_dim, c.k_dim, batch_first=True)
+        self.decoder_lstm = nn.LSTM(c.k_dim, c.hidden_dim, batch_first=True)
+        self.frame_decoder = FrameDecoder(c.hidden_dim, c.image_size, c.channels, c.base_channels)
+        self.drop = nn.Dropout(c.dropout)
+        self.register_buffer("koopman", torch.eye(c.k_dim))
+
+    def batch_inputs(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor]:
+        """A loader batch -> ``(frames,)`` in [0, 1], resized."""
+        return (prepare_frames(batch["x"], self.config.image_size),)
+
+    def example_batch(self, batch_size: int = 2, steps: int = 8) -> dict[str, torch.Tensor]:
+        """A random uint8 batch ``x`` ``(batch_size, steps, C, H, W)`` of this model's size."""
+        c = self.config
+        return example_clips(batch_size, steps, c.channels, c.image_size)
+
+    def latents(self, x: torch.Tensor) -> torch.Tensor:
+        """Frames ``(B, T, C, H, W)`` -> Koopman latents ``(B, T, k_dim)``."""
+        b, t = x.shape[:2]
+        features = self.frame_encoder(x.reshape(b * t, *x.shape[2:])).view(b, t, -1)
+        return self.encoder_lstm(features)[0]
+
+    def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        """Latents ``(B, T, k_dim)`` -> frames ``(B, T, C, H, W)``."""
+        b, t = latents.shape[:2]
+        hidden = self.decoder_lstm(latents)[0]
+        frames = self.frame_decoder(hidden.reshape(b * t, -1))
+        return frames.view(b, t, *frames.shape[1:])
+
+    def koopman_of(self, latents: torch.Tensor) -> torch.Tensor:
+        """The C the codes of ``latents`` ``(B, T, k)`` use: fitted on them in training, or
+        when they hold at least ``k`` consecutive pairs; otherwise the running C."""
+        pairs = latents.shape[0] * (latents.shape[1] - 1)
+        if self.training or pairs >= self.config.k_dim:
+            return koopman_fit(latents)
+        return self.koopman
+
+    def encode(self, x: torch.Tensor) -> Latents:
+        """Frames ``(B, T, C, H, W)`` -> static ``(B, k)`` and dynamic ``(B, T, k)`` codes
+        (Gaussians of zero variance); ``extras["latents"]`` holds Z ``(B, T, k)``."""
+        c = self.config
+        latents = self.latents(x)
+        static, dynamic = koopman_split(
+            latents, self.koopman_of(latents.detach()), c.split_mode, c.static_size
+        )
+        static = static.mean(1)
+        return Latents(
+            static=Gaussian(static, torch.full_like(static, -torch.inf)),
+            dynamic=Gaussian(dynamic, torch.full_like(dynamic, -torch.inf)),
+            extras={"latents": latents},
+        )
+
+    def decode(self, static: torch.Tensor, dynamic: torch.Tensor) -> torch.Tensor:
+        """Static ``(B, k)`` and dynamic ``(B, T, k)`` codes -> frames: their sum decoded."""
+        return self.decode_latents(static[:, None] + dynamic)
+
+    @torch.no_grad()
+    def swap(self, x_static: torch.Tensor, x_dynamic: torch.Tensor) -> torch.Tensor:
+        """The static code of ``x_static`` with the dynamics of ``x_dynamic``, both split
+        by one C fitted on the two batches together (``koopman_utils.swap``)."""
+        latents = self.encode(torch.cat([x_static, x_dynamic]))
+        n = len(x_static)
+        return self.decode(latents.static.mean[:n], latents.dynamic.mean[n:])
+
+    def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Frames ``(B, T, C, H, W)`` -> ``{"loss", "mse", "predict_ambient",
+        "predict_latent", "eigs_static", "eigs_dynamic", "static_eigenvalues"}``."""
+        c = self.config
+        latents = self.latents(x)
+        koopman = koopman_fit(latents)
+        predicted = torch.cat([latents[:, :1], latents[:, :-1] @ koopman], dim=1)
+        dropped = self.drop(latents)
+        recon, recon_predicted = self.decode_latents(dropped), self.decode_latents(predicted)
+        eigenvalues = torch.linalg.eigvals(koopman)
+        static = torch.zeros(len(eigenvalues), dtype=torch.bool, device=x.device)
+        static[static_indices(eigenvalues, c.static_mode, c.static_size)] = True
+        terms = {
+            "mse": (recon - x).pow(2).mean(),
+            "predict_ambient": (recon - recon_predicted).pow(2).mean(),
+            "predict_latent": (dropped - predicted).pow(2).mean(),
+            "eigs_static": mean_penalty(STATIC_PENALTIES[c.static_mode](eigenvalues[static], c)),
+            "eigs_dynamic": mean_penalty(
+                DYNAMIC_PENALTIES[c.dynamic_mode](eigenvalues[~static], c)
+            ),
+        }
+        total = (
+            c.w_rec * terms["mse"]
+            + c.w_pred * (terms["predict_ambient"] + terms["predict_latent"])
+            + c.w_eigs * (terms["eigs_static"] + terms["eigs_dynamic"])
+        )
+        if self.training:
+            with torch.no_grad():
+                self.koopman.lerp_(koopman.detach(), c.koopman_momentum)
+        terms["static_eigenvalues"] = static.sum().float()
+        return {"loss": total, **{k: v.detach() for k, v in terms.items()}}
+
+    def export_config(self) -> dict[str, Any]:
+        return dataclasses.asdict(self.config)
