@@ -75,6 +75,9 @@ def test_the_metrics_of_an_image_model(tiny_dsprites, tmp_path, monkeypatch, cap
         ground_truth_report(model, data, metrics=("migg",))
 
 
+IMAGE_STUDY = (study.KINDS["images"], study.COLUMNS)
+
+
 def fake_run_one(run, *args) -> str | None:
     """Stands in for training and evaluating: writes the run's model and eval.json."""
     if run.method == "broken":
@@ -91,7 +94,7 @@ def test_the_study_aggregates_over_seeds_and_skips_finished_runs(tmp_path, monke
     monkeypatch.setattr(
         study, "_run_one", lambda run, *a: calls.append(run.name) or fake_run_one(run)
     )
-    monkeypatch.setattr(study, "_check_settings", lambda *a: None)
+    monkeypatch.setattr(study, "_check_settings", lambda *a: IMAGE_STUDY)
     summary = study.run_study(["a", "b"], [0, 1, 2], "dsprites", tmp_path)
     assert calls == [f"{m}-seed{s}" for s in (0, 1, 2) for m in "ab"]  # seed-major
     row = summary["table"]["b"]
@@ -111,7 +114,7 @@ def test_parallel_study_runs_share_the_cores_and_say_so(tmp_path, monkeypatch, c
     monkeypatch.setattr(
         study, "_run_one", lambda run, *a: threads.append(a[-1]) or fake_run_one(run)
     )
-    monkeypatch.setattr(study, "_check_settings", lambda *a: None)
+    monkeypatch.setattr(study, "_check_settings", lambda *a: IMAGE_STUDY)
     monkeypatch.setattr(study.os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
     study.run_study(["a", "b"], [0, 1], "dsprites", tmp_path, jobs=4)
     assert threads == [2, 2, 2, 2]  # 8 cores / 4 jobs
@@ -122,7 +125,7 @@ def test_parallel_study_runs_share_the_cores_and_say_so(tmp_path, monkeypatch, c
 def test_a_study_with_curves_keeps_and_scores_checkpoints(tmp_path, monkeypatch) -> None:
     kept = {}
 
-    def run_one(run, data, root, preset, overrides, metric_preset, steps, threads):
+    def run_one(run, plan, steps, threads):
         kept[run.name] = steps
         fake_run_one(run)
         (run.folder / "evals").mkdir()
@@ -155,7 +158,8 @@ def test_a_study_run_keeps_its_steps_and_scores_them(tmp_path, monkeypatch) -> N
         lambda args, **kw: commands.append(args[3:]) or SimpleNamespace(returncode=0),
     )  # fmt: skip
     run = study.StudyRun("did", 1, tmp_path)
-    assert study._run_one(run, "dsprites", None, "cpu", [], "fast", [300, 600], 2) is None
+    plan = study.StudyPlan("dsprites", None, "cpu", (), "fast", *IMAGE_STUDY)
+    assert study._run_one(run, plan, [300, 600], 2) is None
     train, final, checkpoints = commands
     assert train[:2] == ["train", "did"] and "train.keep_checkpoints_at=[300,600]" in train
     assert final == ["evaluate", str(run.folder), "--metrics", "classic", "--metric-preset",
@@ -164,7 +168,7 @@ def test_a_study_run_keeps_its_steps_and_scores_them(tmp_path, monkeypatch) -> N
 
 
 def test_a_study_reports_its_finished_runs_without_training(tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(study, "_check_settings", lambda *a: None)
+    monkeypatch.setattr(study, "_check_settings", lambda *a: IMAGE_STUDY)
     monkeypatch.setattr(study, "_run_one", lambda *a: pytest.fail("report_only trained a run"))
     with pytest.raises(UnweaveError, match="No run of this study .* has finished yet"):
         study.run_study(["a", "b"], [0, 1], "dsprites", tmp_path, report_only=True)
@@ -178,8 +182,10 @@ def test_a_study_reports_its_finished_runs_without_training(tmp_path, monkeypatc
 
 
 def test_the_study_checks_its_settings_before_any_run(tmp_path, monkeypatch, capsys) -> None:
-    code, out = cli(monkeypatch, capsys, "study", "--data", "sprites", "--out", str(tmp_path))
-    assert code == 2 and "ground-truth image set; 'sprites' is not one" in out
+    code, out = cli(monkeypatch, capsys, "study", "--data", "etth1", "--out", str(tmp_path))
+    assert (
+        code == 2 and "or on labelled video (sprites, toy-sprites); 'etth1' is series data" in out
+    )
     code, out = cli(
         monkeypatch, capsys, "study", "--methods", "beta-vea", "--out", str(tmp_path / "s")
     )

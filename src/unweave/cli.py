@@ -183,7 +183,13 @@ def study(
     methods: Annotated[
         str, typer.Option(help="Comma-separated methods, e.g. beta-vae,beta-tcvae,factor-vae.")
     ] = "beta-vae,beta-tcvae,factor-vae",
-    data: Annotated[str, typer.Option("--data", help="dsprites or shapes3d.")] = "dsprites",
+    data: Annotated[
+        str,
+        typer.Option(
+            "--data",
+            help="dsprites or shapes3d (classic metrics); sprites or toy-sprites (judged).",
+        ),
+    ] = "dsprites",
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0,1,2",
     out: Annotated[
         Path | None, typer.Option(help="Study folder (default studies/DATA-PRESET).")
@@ -217,8 +223,10 @@ def study(
         ),
     ] = 0,
 ) -> None:
-    """Methods x seeds on a ground-truth image set -> the classic metrics, mean +- std; a
-    table, a plot and every run's figures. Rerun to resume where it stopped."""
+    """Methods x seeds on one data set -> mean +- std over seeds: the classic metrics on a
+    ground-truth image set; on labelled video the judge protocol, the probes' leakage, the
+    training minutes and each run's swap grid. A table, a plot and every run's figures.
+    Rerun to resume where it stopped."""
     from unweave.study import markdown, run_study
 
     folder = out or Path("studies") / f"{data}-{preset}"
@@ -238,7 +246,8 @@ def study(
     )
     typer.echo(markdown(summary["table"], summary["seeds_per_method"], summary["unfinished"]))
     curves = ", curves/*.png" if curve_points else ""
-    typer.echo(f"Written: {folder}/study.json, study.md, study.png{curves}")
+    swaps = ", swaps/*.png" if "swap_grids" in summary else ""
+    typer.echo(f"Written: {folder}/study.json, study.md, study.png{curves}{swaps}")
 
 
 def _check_out(out: Path | None) -> None:
