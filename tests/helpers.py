@@ -143,3 +143,28 @@ def chromium() -> Path:
     if os.environ.get("CI"):
         pytest.fail(message)
     pytest.skip(message)
+
+
+#: The toy sprites of the tiny sequential runs: 600 clips of 16x16 to train, 200 to probe.
+TOY_OPTIONS = {"size": 16, "n_train": 600, "n_test": 200}
+
+
+def tiny_toy_run(
+    method: str, model: dict, folder: Path, epochs: int = 12, extra: tuple[str, ...] = ()
+) -> tuple[Path, torch.nn.Module, dict[str, float]]:
+    """Train ``method`` with ``model`` settings on the tiny toy sprites (batch 32) and probe
+    it: ``(run folder, loaded model, probe report)``."""
+    from unweave.data.registry import load_data
+    from unweave.export import load
+    from unweave.metrics.probes import probe_report
+    from unweave.training.config import resolve
+    from unweave.training.run import train
+
+    overrides = [f"model.{k}={v}" for k, v in model.items()]
+    overrides += [f"data.options.{k}={v}" for k, v in TOY_OPTIONS.items()]
+    overrides += [f"train.max_epochs={epochs}", "train.batch_size=32", *extra]
+    config = resolve(method, "toy-sprites", "cpu", overrides=overrides)
+    run = train(config, folder, enable_progress_bar=False)
+    loaded = load(run)
+    splits = (load_data("toy-sprites", split, None, **TOY_OPTIONS) for split in ("train", "test"))
+    return run, loaded, probe_report(loaded, *splits)

@@ -53,7 +53,7 @@ def train(
     method: Annotated[
         str,
         typer.Argument(
-            help="dbse, dsvae, c-dsvae, spyl, skd (video); dbse, seqvae (series); fhvae, dbse, beta-vae (speech); v3, "
+            help="dbse, dsvae, c-dsvae, spyl, skd, s3vae (video); dbse, seqvae (series); fhvae, dbse, beta-vae (speech); v3, "
             "two-step (content/style); beta-vae, beta-tcvae, factor-vae, did (images)."
         ),
     ],

@@ -8,15 +8,12 @@ import math
 import numpy as np
 import pytest
 import torch
+from helpers import tiny_toy_run
 
-from unweave.data.registry import load_data
-from unweave.metrics.probes import probe_report
 from unweave.models import build_model
 from unweave.nn.gaussian import Gaussian
 from unweave.nn.mutual_information import info_nce, static_dynamic_mi
 from unweave.nn.views import distort_colours, shuffle_frames
-from unweave.training.config import resolve
-from unweave.training.run import train
 
 TINY = dict(image_size=16, base_channels=8, g_dim=32, f_dim=16, z_dim=8, rnn_size=16, hidden_dim=16)
 
@@ -138,19 +135,7 @@ def test_a_tiny_run_learns_toy_sprites(tmp_path, one_thread):
     """Stated target: 12 epochs on 600 toy sprites (16x16, 1 thread, ~30 s): the static code
     reads the top's colour at >= 0.5 (chance 1/6; 0.74 by benchmarks/toy_sequential.py)
     and the dynamic code the action at >= 0.5 (chance 1/9; 0.66 there, DSVAE's 0.34)."""
-    options = {"size": 16, "n_train": 600, "n_test": 200}
-    overrides = [f"model.{k}={v}" for k, v in TINY.items()]
-    overrides += ["train.max_epochs=12", "train.batch_size=32", "data.options.size=16"]
-    overrides += ["data.options.n_train=600", "data.options.n_test=200"]
-    config = resolve("c-dsvae", "toy-sprites", "cpu", overrides=overrides)
-    run = train(config, tmp_path / "run", enable_progress_bar=False)
-    from unweave.export import load
-
-    model = load(run)
+    _, model, report = tiny_toy_run("c-dsvae", TINY, tmp_path / "run")
     assert model.config.dataset_size == 600  # set from the training data
-    report = probe_report(
-        model, load_data("toy-sprites", "train", None, **options),
-        load_data("toy-sprites", "test", None, **options),
-    )  # fmt: skip
     assert report["static->top"] >= 0.5, report
     assert report["dynamic->action"] >= 0.5, report

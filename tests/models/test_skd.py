@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import tiny_toy_run
 
-from unweave.data.registry import load_data
-from unweave.export import load
-from unweave.metrics.probes import probe_report
 from unweave.metrics.sequential import convex_mixture
 from unweave.models import build_model
 from unweave.models.skd import (
@@ -21,8 +19,6 @@ from unweave.models.skd import (
     mean_penalty,
     static_indices,
 )
-from unweave.training.config import resolve
-from unweave.training.run import train
 
 TINY = dict(image_size=16, base_channels=8, k_dim=16, hidden_dim=16, static_size=3)
 
@@ -134,15 +130,6 @@ def test_a_tiny_run_learns_toy_sprites(tmp_path, one_thread):
     dynamic code reads the action at >= 0.5 (chance 1/9; 0.68 by
     benchmarks/toy_sequential.py) and the static code the top's colour at >= 0.4
     (chance 1/6; 0.53 there)."""
-    options = {"size": 16, "n_train": 600, "n_test": 200}
-    overrides = [f"model.{k}={v}" for k, v in TINY.items()]
-    overrides += ["train.max_epochs=12", "train.batch_size=32"]
-    overrides += [f"data.options.{k}={v}" for k, v in options.items()]
-    config = resolve("skd", "toy-sprites", "cpu", overrides=overrides)
-    run = train(config, tmp_path / "run", enable_progress_bar=False)
-    report = probe_report(
-        load(run), load_data("toy-sprites", "train", None, **options),
-        load_data("toy-sprites", "test", None, **options),
-    )  # fmt: skip
+    _, _, report = tiny_toy_run("skd", TINY, tmp_path / "run")
     assert report["dynamic->action"] >= 0.5, report
     assert report["static->top"] >= 0.4, report

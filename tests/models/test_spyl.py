@@ -7,16 +7,13 @@ import math
 
 import pytest
 import torch
+from helpers import TOY_OPTIONS, tiny_toy_run
 
 from unweave.data.registry import load_data
-from unweave.export import load
-from unweave.metrics.probes import probe_report
 from unweave.models import build_model
 from unweave.models.spyl import farthest
 from unweave.nn.gaussian import Gaussian
 from unweave.nn.mutual_information import info_nce_with_negatives
-from unweave.training.config import resolve
-from unweave.training.run import train
 
 TINY = dict(
     image_size=16, base_channels=8, g_dim=32, f_dim=16, z_dim=8, rnn_size=16, hidden_dim=16,
@@ -83,23 +80,14 @@ def test_a_tiny_run_learns_its_own_contrastive_task(tmp_path, one_thread):
     also reads the action), as docs/methods.md reports."""
     import csv
 
-    options = {"size": 16, "n_train": 600, "n_test": 200}
-    overrides = [f"model.{k}={v}" for k, v in TINY.items() if k != "dataset_size"]
-    overrides += ["train.max_epochs=12", "train.batch_size=32", "model.warmup_epochs=1"]
-    overrides += [f"data.options.{k}={v}" for k, v in options.items()]
-    config = resolve("spyl", "toy-sprites", "cpu", overrides=overrides)
-    run = train(config, tmp_path / "run", enable_progress_bar=False)
-    model = load(run)
+    tiny = {k: v for k, v in TINY.items() if k != "dataset_size"}
+    run, model, report = tiny_toy_run("spyl", {**tiny, "warmup_epochs": 1}, tmp_path / "run")
     assert model.config.dataset_size == 600 and int(model.epoch) == 11
     with open(run / "metrics.csv") as file:
         rows = [r for r in csv.DictReader(file) if r.get("train/nce_content")]
     third = len(rows) // 3
     content = [float(r["train/nce_content"]) for r in rows]
     assert sum(content[-third:]) < sum(content[:third]), content
-    report = probe_report(
-        model, load_data("toy-sprites", "train", None, **options),
-        load_data("toy-sprites", "test", None, **options),
-    )  # fmt: skip
-    test = load_data("toy-sprites", "test", None, **options)
+    test = load_data("toy-sprites", "test", None, **TOY_OPTIONS)
     blank = float((torch.from_numpy(test.x).float() / 255).pow(2).mean())
     assert report["mse"] < 0.5 * blank, (report["mse"], blank)

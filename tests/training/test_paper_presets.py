@@ -15,6 +15,7 @@ REFERENCE_PARAMETERS = {
     ("dbse", "sprites"): (14.8e6, 15.0e6),  # reference/dbse.md §2: about 14.9M
     ("c-dsvae", "sprites"): 11_031_683,  # C-DSVAE's model.py, counted layer by layer
     ("spyl", "sprites"): 11_031_683,  # SPYL's cdsvae/model.py: the same network
+    ("s3vae", "sprites"): 11_058_068,  # the authors' DS_VAE.py: C-DSVAE's + the motion heads
     ("skd", "sprites"): 1_736_251,  # SKD's model.py with hidden_dim = k_dim = 40, by hand
     ("dbse", "etth1"): 88_156,  # the modules time_series/model/dbse.py uses, counted by hand
     ("dbse", "etth2"): 88_156,

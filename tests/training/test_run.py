@@ -24,12 +24,12 @@ TINY_SKD = ["model.image_size=16", "model.base_channels=8", "model.k_dim=8", "mo
 def tiny_config(method: str = "dbse", epochs: int = 2, extra: tuple[str, ...] = ()) -> dict:
     sizes = TINY_SKD if method == "skd" else TINY_MODEL
     overrides = [*sizes, f"train.max_epochs={epochs}", "train.batch_size=16", *extra]
-    if method in ("dsvae", "c-dsvae", "spyl"):
+    if method in ("dsvae", "c-dsvae", "spyl", "s3vae"):
         overrides.append("model.hidden_dim=16")
     return resolve(method, "toy-sprites", "cpu", overrides=overrides)
 
 
-@pytest.mark.parametrize("method", ["dbse", "dsvae", "c-dsvae", "spyl", "skd"])
+@pytest.mark.parametrize("method", ["dbse", "dsvae", "c-dsvae", "spyl", "skd", "s3vae"])
 def test_run_folder_and_load_round_trip(tmp_path, method):
     data = random_clips()
     run = train(tiny_config(method), tmp_path / "run", train_data=data, **QUIET)

@@ -15,6 +15,7 @@ from unweave.models.dbse import DBSE, DBSEConfig
 from unweave.models.did import DiD, DiDConfig
 from unweave.models.dsvae import DSVAE, DSVAEConfig
 from unweave.models.fhvae import FHVAE, FHVAEConfig
+from unweave.models.s3vae import S3VAE, S3VAEConfig
 from unweave.models.segment_vae import SegmentVAE, SegmentVAEConfig
 from unweave.models.series import SeriesDBSE, SeriesModel, SeriesVAE, SeriesVAEConfig
 from unweave.models.skd import SKD, SKDConfig
@@ -25,7 +26,14 @@ from unweave.models.vae_family import BetaTCVAE, BetaVAE, FactorVAE
 
 #: Method name -> model class, per modality of the data ("video" frames or "series").
 MODELS: dict[str, dict[str, type]] = {
-    "video": {"dbse": DBSE, "dsvae": DSVAE, "c-dsvae": CDSVAE, "spyl": SPYL, "skd": SKD},
+    "video": {
+        "dbse": DBSE,
+        "dsvae": DSVAE,
+        "c-dsvae": CDSVAE,
+        "spyl": SPYL,
+        "skd": SKD,
+        "s3vae": S3VAE,
+    },
     "series": {"dbse": SeriesDBSE, "seqvae": SeriesVAE},
     "audio": {"dbse": AudioDBSE, "fhvae": FHVAE, "beta-vae": SegmentVAE},
     "fragments": {"v3": V3, "two-step": TwoStep},
@@ -133,6 +141,8 @@ __all__ = [
     "Latents",
     "MODELS",
     "SequentialVAE",
+    "S3VAE",
+    "S3VAEConfig",
     "SKD",
     "SKDConfig",
     "SPYL",

@@ -30,8 +30,9 @@ from unweave.nn.views import distort_colours, shuffle_frames
 
 
 @dataclass
-class CDSVAEConfig(DSVAEConfig):
-    """C-DSVAE sizes and weights; defaults are the reference's Sprites run."""
+class PenalisedConfig(DSVAEConfig):
+    """What C-DSVAE, SPYL and S3VAE share: the network of C-DSVAE's Sprites run (whose
+    backbone S3VAE's code has and SPYL's copies) and the MI penalty's settings."""
 
     g_dim: int = 128  # run_cdsvae.sh keeps argparse's 128 (train_cdsvae.py:49)
     f_dim: int = 256  # train_cdsvae.py:47
@@ -39,15 +40,21 @@ class CDSVAEConfig(DSVAEConfig):
     hidden_dim: int = 256  # --rnn_size: the bi-LSTM, the z RNN ...
     rnn_size: int = 256  # ... and the prior's cells
     posterior: str = "shared"
-    w_content: float = 10.0  # --weight_c_aug: InfoNCE(f, f of the shuffled frames)
-    w_motion: float = 10.0  # --weight_m_aug: InfoNCE(z, z of the recoloured frames)
     w_mi: float = 1.0  # the MI penalty is added unweighted (train_cdsvae.py:136)
-    temperature: float = 0.5  # contrastive_loss(tau=0.5, normalize=True), line 232
     # N in the MI estimate's log(B N): the training set's size (line 229; Sprites: 9000),
     # set from the training data when a run starts.
     dataset_size: int = 9000
     # The reference's density reads log-variances as log standard deviations.
     mi_logvar_as_log_std: bool = True
+
+
+@dataclass
+class CDSVAEConfig(PenalisedConfig):
+    """C-DSVAE sizes and weights; defaults are the reference's Sprites run."""
+
+    w_content: float = 10.0  # --weight_c_aug: InfoNCE(f, f of the shuffled frames)
+    w_motion: float = 10.0  # --weight_m_aug: InfoNCE(z, z of the recoloured frames)
+    temperature: float = 0.5  # contrastive_loss(tau=0.5, normalize=True), line 232
     colour_strength: float = 1.0  # SimCLR's s of the motion view's colour jitter
 
 
@@ -61,7 +68,7 @@ class CDSVAE(DSVAE):
 
     def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         c: CDSVAEConfig = self.config  # type: ignore[assignment]
-        terms, latents, total = penalised_elbo(self, x)
+        terms, latents, _, total = penalised_elbo(self, x)
         content_view = self.encode(shuffle_frames(x)).static.mean
         motion_view = self.encode(distort_colours(x, c.colour_strength)).dynamic.mean
         terms["nce_content"] = info_nce(latents.static.mean, content_view, c.temperature)
@@ -74,10 +81,10 @@ class CDSVAE(DSVAE):
 
 def penalised_elbo(
     model: DSVAE, x: torch.Tensor
-) -> tuple[dict[str, torch.Tensor], Latents, torch.Tensor]:
-    """What C-DSVAE and SPYL share: the ELBO's terms and the MI penalty on f and z, the
-    posteriors of ``x`` and the weighted sum (``w_seq``, ``w_kl_static``, ``w_kl_dynamic``,
-    ``w_mi`` of the model's config)."""
+) -> tuple[dict[str, torch.Tensor], Latents, torch.Tensor, torch.Tensor]:
+    """What C-DSVAE, SPYL and S3VAE share: the ELBO's terms and the MI penalty on f and z,
+    the posteriors of ``x``, the z sample ``(B, T, Z)`` decoded and the weighted sum
+    (``w_seq``, ``w_kl_static``, ``w_kl_dynamic``, ``w_mi`` of the model's config)."""
     c = model.config
     latents = model.encode(x)
     terms, f, z = model.elbo_terms(x, latents)
@@ -90,4 +97,4 @@ def penalised_elbo(
         + c.w_kl_dynamic * terms["kl_dynamic"]
         + c.w_mi * terms["mi_static_dynamic"]
     )
-    return terms, latents, total
+    return terms, latents, z, total

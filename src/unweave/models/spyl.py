@@ -23,27 +23,21 @@ from dataclasses import dataclass
 import torch
 
 from unweave.data.base import SequenceData
-from unweave.models.cdsvae import penalised_elbo
-from unweave.models.dsvae import DSVAE, DSVAEConfig
+from unweave.models.cdsvae import PenalisedConfig, penalised_elbo
+from unweave.models.dsvae import DSVAE
 from unweave.nn.gaussian import Gaussian
 from unweave.nn.mutual_information import info_nce_with_negatives, training_set_size
 
 
 @dataclass
-class SPYLConfig(DSVAEConfig):
-    """SPYL sizes, weights and schedule; defaults are the reference ``train.py``'s."""
+class SPYLConfig(PenalisedConfig):
+    """SPYL sizes, weights and schedule; defaults are the reference ``train.py``'s (its
+    network, ``train.py:35-38``, is C-DSVAE's)."""
 
-    g_dim: int = 128  # train.py:35-38
-    f_dim: int = 256
-    z_dim: int = 32
-    hidden_dim: int = 256
-    rnn_size: int = 256
-    posterior: str = "shared"
     static_head_activation: str = "linear"  # s_mean, s_logvar: plain Linear (model.py:130-131)
     w_seq: float = 10.0  # --weight_rec
     w_kl_static: float = 5.0  # --weight_s
     w_kl_dynamic: float = 1.0  # --weight_d
-    w_mi: float = 1.0  # added unweighted (train.py:97)
     w_content: float = 1.0  # --c_floss: both contrastive weights once warm
     w_motion: float = 1.0
     warmup_epochs: int = 50  # --c_loss: the contrastive terms start at this epoch
@@ -53,8 +47,6 @@ class SPYLConfig(DSVAEConfig):
     # The reference draws the bank also during the warm-up, where no term uses it; in train
     # mode it still moves the batch-norm running statistics. False skips it there.
     bank_during_warmup: bool = True
-    dataset_size: int = 9000  # N of the MI estimate; set from the training data
-    mi_logvar_as_log_std: bool = True  # as C-DSVAE's (cdsvae/utils.py:92-125)
 
 
 class SPYL(DSVAE):
@@ -76,7 +68,7 @@ class SPYL(DSVAE):
 
     def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         c: SPYLConfig = self.config  # type: ignore[assignment]
-        terms, latents, total = penalised_elbo(self, x)
+        terms, latents, _, total = penalised_elbo(self, x)
         warm = int(self.epoch) >= c.warmup_epochs
         if warm or c.bank_during_warmup:
             with torch.no_grad():
