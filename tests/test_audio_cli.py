@@ -22,13 +22,19 @@ TINY_MODELS = {
     "dbse": ["model.encoder_hidden=16", "model.g_dim=16", "model.f_dim=8", "model.z_dim=8"],
     "fhvae": ["model.rnn_size=16", "model.z1_dim=4", "model.z2_dim=4", "model.n_mu2=6"],
     "beta-vae": ["model.rnn_size=16", "model.z_dim=4", "model.beta=4"],
-}
+    "c-dsvae": ["model.encoder_hidden=16", "model.g_dim=16", "model.f_dim=8", "model.z_dim=8",
+                "model.hidden_dim=16", "model.rnn_size=16"],
+    "spyl": ["model.encoder_hidden=16", "model.g_dim=16", "model.f_dim=8", "model.z_dim=8",
+             "model.hidden_dim=16", "model.rnn_size=16", "model.negatives=8"],
+    "skd": ["model.encoder_hidden=16", "model.k_dim=8", "model.hidden_dim=8",
+            "model.static_size=2"],
+}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> Path:
-    """Tiny DBSE, FHVAE and segment beta-VAE runs on synthetic speech (3 + 3 speakers),
-    trained side by side."""
+    """Tiny runs of every speech method on synthetic speech (3 + 3 speakers), trained side
+    by side."""
     folder = tmp_path_factory.mktemp("audio-cli")
     processes = [
         start_cli(
@@ -45,7 +51,10 @@ def runs(tmp_path_factory) -> Path:
     return folder / "runs"
 
 
-@pytest.mark.parametrize(("method", "features"), [("dbse", 201), ("fhvae", 80)])
+@pytest.mark.parametrize(
+    ("method", "features"),
+    [("dbse", 201), ("fhvae", 80), ("c-dsvae", 201), ("spyl", 201), ("skd", 201)],
+)
 def test_train_writes_a_speech_model_that_loads(runs, method, features) -> None:
     info = json.loads((runs / method / "config.json").read_text())
     assert info["modality"] == "audio" and info["method"] == method
@@ -63,7 +72,7 @@ def test_fhvae_knows_its_training_sequences(runs) -> None:
     assert counts.shape == (12,) and (counts >= 1).all()
 
 
-@pytest.mark.parametrize("method", ["dbse", "fhvae"])
+@pytest.mark.parametrize("method", ["dbse", "fhvae", "c-dsvae", "spyl", "skd"])
 def test_evaluate_writes_eers_and_the_content_probe(runs, tmp_path, method) -> None:
     run = runs / method
     result = run_cli("evaluate", str(run), cwd=tmp_path)

@@ -8,6 +8,7 @@ from typing import Any
 from torch import nn
 
 from unweave.errors import UnweaveError
+from unweave.models.audio_baselines import AudioCDSVAE, AudioSKD, AudioSPYL
 from unweave.models.audio_dbse import AudioDBSE, AudioDBSEConfig
 from unweave.models.base import Latents, SequentialVAE, SequentialVAEConfig, VideoVAEConfig
 from unweave.models.cdsvae import CDSVAE, CDSVAEConfig
@@ -35,7 +36,14 @@ MODELS: dict[str, dict[str, type]] = {
         "s3vae": S3VAE,
     },
     "series": {"dbse": SeriesDBSE, "seqvae": SeriesVAE},
-    "audio": {"dbse": AudioDBSE, "fhvae": FHVAE, "beta-vae": SegmentVAE},
+    "audio": {
+        "dbse": AudioDBSE,
+        "fhvae": FHVAE,
+        "beta-vae": SegmentVAE,
+        "c-dsvae": AudioCDSVAE,
+        "spyl": AudioSPYL,
+        "skd": AudioSKD,
+    },
     "fragments": {"v3": V3, "two-step": TwoStep},
     "images": {
         "beta-vae": BetaVAE,
@@ -123,7 +131,10 @@ __all__ = [
     "CDSVAE",
     "CDSVAEConfig",
     "FactorVAE",
+    "AudioCDSVAE",
     "AudioDBSE",
+    "AudioSKD",
+    "AudioSPYL",
     "AudioDBSEConfig",
     "FHVAE",
     "FHVAEConfig",

@@ -70,13 +70,17 @@ class CDSVAE(DSVAE):
         c: CDSVAEConfig = self.config  # type: ignore[assignment]
         terms, latents, _, total = penalised_elbo(self, x)
         content_view = self.encode(shuffle_frames(x)).static.mean
-        motion_view = self.encode(distort_colours(x, c.colour_strength)).dynamic.mean
+        motion_view = self.encode(self.motion_view(x)).dynamic.mean
         terms["nce_content"] = info_nce(latents.static.mean, content_view, c.temperature)
         terms["nce_motion"] = info_nce(
             latents.dynamic.mean.flatten(1), motion_view.flatten(1), c.temperature
         )
         total = total + c.w_content * terms["nce_content"] + c.w_motion * terms["nce_motion"]
         return {"loss": total, **{k: v.detach() for k, v in terms.items()}}
+
+    def motion_view(self, x: torch.Tensor) -> torch.Tensor:
+        """The view that keeps the motion: the frames recoloured alike (SimCLR's)."""
+        return distort_colours(x, self.config.colour_strength)
 
 
 def penalised_elbo(

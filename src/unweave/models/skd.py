@@ -170,12 +170,28 @@ class SKD(nn.Module):
                     f"model.{field} is '{value}'; expected one of: {', '.join(known)}."
                 )
         # No custom initialisation: the reference keeps PyTorch's defaults.
-        self.frame_encoder = FrameEncoder(c.k_dim, c.image_size, c.channels, c.base_channels)
+        self.frame_encoder, self.frame_decoder = self.build_coders(c)
         self.encoder_lstm = nn.LSTM(c.k_dim, c.k_dim, batch_first=True)
         self.decoder_lstm = nn.LSTM(c.k_dim, c.hidden_dim, batch_first=True)
-        self.frame_decoder = FrameDecoder(c.hidden_dim, c.image_size, c.channels, c.base_channels)
         self.drop = nn.Dropout(c.dropout)
         self.register_buffer("koopman", torch.eye(c.k_dim))
+
+    def build_coders(self, config: SKDConfig) -> tuple[nn.Module, nn.Module]:
+        """Per frame: the conv stack to ``k_dim`` and the transposed one from ``hidden_dim``."""
+        c = config
+        encoder = FrameEncoder(c.k_dim, c.image_size, c.channels, c.base_channels)
+        return encoder, FrameDecoder(c.hidden_dim, c.image_size, c.channels, c.base_channels)
+
+    def frame_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Frames ``(B, T, C, H, W)`` -> features ``(B, T, k_dim)``."""
+        b, t = x.shape[:2]
+        return self.frame_encoder(x.reshape(b * t, *x.shape[2:])).view(b, t, -1)
+
+    def frames_of(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The decoder LSTM's outputs ``(B, T, hidden_dim)`` -> frames ``(B, T, C, H, W)``."""
+        b, t = hidden.shape[:2]
+        frames = self.frame_decoder(hidden.reshape(b * t, -1))
+        return frames.view(b, t, *frames.shape[1:])
 
     def batch_inputs(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor]:
         """A loader batch -> ``(frames,)`` in [0, 1], resized."""
@@ -188,16 +204,11 @@ class SKD(nn.Module):
 
     def latents(self, x: torch.Tensor) -> torch.Tensor:
         """Frames ``(B, T, C, H, W)`` -> Koopman latents ``(B, T, k_dim)``."""
-        b, t = x.shape[:2]
-        features = self.frame_encoder(x.reshape(b * t, *x.shape[2:])).view(b, t, -1)
-        return self.encoder_lstm(features)[0]
+        return self.encoder_lstm(self.frame_features(x))[0]
 
     def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
         """Latents ``(B, T, k_dim)`` -> frames ``(B, T, C, H, W)``."""
-        b, t = latents.shape[:2]
-        hidden = self.decoder_lstm(latents)[0]
-        frames = self.frame_decoder(hidden.reshape(b * t, -1))
-        return frames.view(b, t, *frames.shape[1:])
+        return self.frames_of(self.decoder_lstm(latents)[0])
 
     def koopman_of(self, latents: torch.Tensor) -> torch.Tensor:
         """The C the codes of ``latents`` ``(B, T, k)`` use: fitted on them in training, or

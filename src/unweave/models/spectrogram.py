@@ -5,7 +5,8 @@ A frame encoder (a bidirectional LSTM over the frames, then a Linear per frame),
 decoder (an LSTM over the codes, then a Linear per frame), batches of every chunk of a few
 utterances, and the model contract's I/O for chunks ``(B, T, n_features)``. A sequential VAE
 becomes a speech model by putting :class:`SpectrogramModel` first among its bases and
-:class:`SpectrogramSizes` among its config's.
+:class:`SpectrogramSizes` among its config's; a model with coders of its own (SKD) takes the
+I/O only (:class:`SpectrogramIO`).
 """
 
 from __future__ import annotations
@@ -53,8 +54,9 @@ class SpectrogramDecoder(nn.Module):
         return self.out(self.lstm(codes)[0])
 
 
-class SpectrogramModel:
-    """Mixin: a sequential VAE's frame coders and I/O on spectrogram chunks."""
+class SpectrogramIO:
+    """Mixin: a model's data on spectrogram chunks ``(B, T, n_features)`` (batches of every
+    chunk of a few utterances)."""
 
     modality: ClassVar[str] = "audio"
 
@@ -62,10 +64,6 @@ class SpectrogramModel:
     def settings_from_data(data: SeriesData) -> dict[str, int]:
         """The setting the training segments fix: the number of frequency bins."""
         return {"n_features": int(data.x.shape[2])}
-
-    def build_coders(self, config: SpectrogramSizes) -> tuple[nn.Module, nn.Module]:
-        encoder = SpectrogramEncoder(config.n_features, config.encoder_hidden, config.g_dim)
-        return encoder, SpectrogramDecoder(config.f_dim + config.z_dim, config.n_features)
 
     @staticmethod
     def training_items(data: SeriesData) -> tuple[UtteranceDataset, Callable] | None:
@@ -82,6 +80,14 @@ class SpectrogramModel:
     def example_batch(self, batch_size: int = 2, steps: int = 8) -> dict[str, torch.Tensor]:
         """A random batch of spectrogram chunks ``x`` ``(batch_size, steps, n_features)``."""
         return {"x": torch.randn(batch_size, steps, self.config.n_features)}
+
+
+class SpectrogramModel(SpectrogramIO):
+    """Mixin: a sequential VAE's frame coders and I/O on spectrogram chunks."""
+
+    def build_coders(self, config: SpectrogramSizes) -> tuple[nn.Module, nn.Module]:
+        encoder = SpectrogramEncoder(config.n_features, config.encoder_hidden, config.g_dim)
+        return encoder, SpectrogramDecoder(config.f_dim + config.z_dim, config.n_features)
 
     def frame_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.frame_encoder(x)

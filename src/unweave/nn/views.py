@@ -95,3 +95,19 @@ def _blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     out = taps[..., 0:1] * rows[..., :-2] + taps[..., 1:2] * rows[..., 1:-1]
     out = out + taps[..., 2:3] * rows[..., 2:]
     return out.view(b, t, c, h, w)
+
+
+def reshape_spectrum(chunks: torch.Tensor, strength: float = 1.0) -> torch.Tensor:
+    """The motion view of speech, a choice of unweave (C-DSVAE's audio views are not
+    published): each chunk's magnitude spectrum ``(B, T, F)`` times one smooth random
+    frequency response, drawn per chunk so every frame changes alike. The response is
+    ``exp(a + b cos(pi f) + c cos(2 pi f))`` over the normalised frequency f in [0, 1], with
+    a, b, c uniform in ``+-0.5 strength``: the level and tilt of the voice change (as
+    colours change in the video view), what is said and when does not."""
+    batch, bins = chunks.shape[0], chunks.shape[-1]
+    frequency = torch.linspace(0, 1, bins, device=chunks.device, dtype=chunks.dtype)
+    basis = torch.stack([torch.ones_like(frequency), torch.cos(math.pi * frequency),
+                         torch.cos(2 * math.pi * frequency)])  # fmt: skip
+    weights = torch.empty(batch, 3, device=chunks.device, dtype=chunks.dtype)
+    weights.uniform_(-0.5 * strength, 0.5 * strength)
+    return chunks * torch.exp(weights @ basis)[:, None, :]
