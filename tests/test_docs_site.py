@@ -144,9 +144,12 @@ def parse_problem(args: list[str]) -> str | None:
     try:
         while True:
             context = command.make_context("unweave", rest, parent=context)
+            rest = context._protected_args + context.args
             if not hasattr(command, "resolve_command"):
                 return None
-            _, command, rest = command.resolve_command(context, context._protected_args + context.args)  # fmt: skip
+            if not rest and getattr(command, "invoke_without_command", False):
+                return None  # a group that runs on its own (unweave study ...)
+            _, command, rest = command.resolve_command(context, rest)
     except Exception as error:
         if not hasattr(error, "format_message"):
             raise
@@ -158,3 +161,5 @@ def test_a_command_line_the_cli_refuses_is_caught():
     assert "No such option" in parse_problem(["train", "dbse", "--data", "sprites", "--bogus"])
     assert "No such command" in parse_problem(["nosuch", "x"])
     assert "Missing argument" in parse_problem(["evaluate"])
+    assert parse_problem(["study", "--methods", "dbse", "--data", "sprites"]) is None
+    assert "Missing option '--index'" in parse_problem(["study", "--data", "sprites", "run-cell"])

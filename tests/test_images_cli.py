@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 import unweave
-from unweave import study
+from unweave import engines, study
 from unweave.cli import main
 from unweave.data import dsprites
 from unweave.data.registry import load_data
@@ -115,11 +115,13 @@ def test_parallel_study_runs_share_the_cores_and_say_so(tmp_path, monkeypatch, c
         study, "_run_one", lambda run, *a: threads.append(a[-1]) or fake_run_one(run)
     )
     monkeypatch.setattr(study, "_check_settings", lambda *a: IMAGE_STUDY)
-    monkeypatch.setattr(study.os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    monkeypatch.setattr(engines.os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
     study.run_study(["a", "b"], [0, 1], "dsprites", tmp_path, jobs=4)
     assert threads == [2, 2, 2, 2]  # 8 cores / 4 jobs
     said = capsys.readouterr()
-    assert "4 at a time, each with 2 torch thread(s) (OMP_NUM_THREADS)" in said.out + said.err
+    assert (
+        "4 run(s) at a time, each with 2 torch thread(s) (OMP_NUM_THREADS)" in said.out + said.err
+    )
 
 
 def test_a_study_with_curves_keeps_and_scores_checkpoints(tmp_path, monkeypatch) -> None:
@@ -157,7 +159,7 @@ def test_a_study_run_keeps_its_steps_and_scores_them(tmp_path, monkeypatch) -> N
         study.subprocess, "run",
         lambda args, **kw: commands.append(args[3:]) or SimpleNamespace(returncode=0),
     )  # fmt: skip
-    run = study.StudyRun("did", 1, tmp_path)
+    run = study.StudyRun("did", 1, tmp_path, "dsprites")
     plan = study.StudyPlan("dsprites", None, "cpu", (), "fast", *IMAGE_STUDY)
     assert study._run_one(run, plan, [300, 600], 2) is None
     train, final, checkpoints = commands

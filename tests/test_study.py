@@ -41,7 +41,7 @@ def test_a_judged_run_trains_its_judge_before_evaluating_and_draws_its_swap_grid
     monkeypatch.setattr(study.subprocess, "run", run)
     columns = study.judged_columns(["skin"], ["action"])
     plan = study.StudyPlan("toy-sprites", None, "cpu", (), "fast", study.KINDS["video"], columns)
-    one = study.StudyRun("skd", 0, tmp_path)
+    one = study.StudyRun("skd", 0, tmp_path, "toy-sprites")
     assert study._run_one(one, plan, [], 2) is None
     assert [c[:2] for c in commands] == [
         ["train", "skd"], ["judge", "train"], ["evaluate", str(one.folder)],

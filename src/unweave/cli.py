@@ -178,76 +178,153 @@ def traverse(
     typer.echo(f"Traversals: {path}")
 
 
-@app.command()
+study_app = typer.Typer(
+    help="Methods x data sets x seeds x a grid of settings on one data kind -> mean +- std "
+    "over seeds.",
+    invoke_without_command=True,
+)
+app.add_typer(study_app, name="study")
+
+MethodsOption = Annotated[
+    str, typer.Option(help="Comma-separated methods, e.g. beta-vae,beta-tcvae,factor-vae.")
+]
+StudyDataOption = Annotated[
+    str,
+    typer.Option(
+        "--data",
+        help="dsprites or shapes3d (classic metrics); sprites or toy-sprites (judged); "
+        "comma-separated for several of one kind.",
+    ),
+]
+SeedsOption = Annotated[str, typer.Option(help="Comma-separated seeds.")]
+StudyOutOption = Annotated[
+    Path | None, typer.Option(help="Study folder (default studies/DATA-PRESET).")
+]
+PresetOption = Annotated[
+    str,
+    typer.Option(
+        help="Preset: cpu or paper; reference, cpu-reference: the authors' code where it differs."
+    ),
+]
+StudySetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a setting of every run, SECTION.KEY=VALUE."),
+]
+GridOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--grid",
+        help="A grid axis, SECTION.KEY=V1,V2,...: every cell runs with each value; repeatable.",
+    ),
+]
+MetricPresetOption = Annotated[
+    str, typer.Option(help="'reference' (disentanglement_lib's samples) or 'fast'.")
+]
+CurvePointsOption = Annotated[
+    int,
+    typer.Option(
+        min=0,
+        help="Also score N checkpoints of each run (at 1/2^(N-1) ... 1/2 of its max_steps, "
+        "and the last) and draw the scores against steps and minutes (curves/*.png); 0: none.",
+    ),
+]
+
+
+def _study_settings(
+    methods: str, data: str, seeds: str, out: Path | None, root: Path | None, preset: str,
+    set_: list[str] | None, grid: list[str] | None, metric_preset: str, curve_points: int,
+) -> dict:  # fmt: skip
+    """The arguments of :func:`unweave.study.run_study` the study commands share."""
+    data_sets = [d.strip() for d in data.split(",") if d.strip()]
+    folder = out or Path("studies") / f"{'+'.join(data_sets)}-{preset}"
+    check_writable_folder(folder, "Study folder", "choose another --out")
+    return {
+        "methods": [m.strip() for m in methods.split(",") if m.strip()],
+        "seeds": _integers(seeds, "--seeds"),
+        "data": data_sets,
+        "out": folder,
+        "root": str(root) if root else None,
+        "preset": preset,
+        "overrides": set_ or [],
+        "grid": grid or [],
+        "metric_preset": metric_preset,
+        "curve_points": curve_points,
+    }
+
+
+@study_app.callback()
 def study(
-    methods: Annotated[
-        str, typer.Option(help="Comma-separated methods, e.g. beta-vae,beta-tcvae,factor-vae.")
-    ] = "beta-vae,beta-tcvae,factor-vae",
-    data: Annotated[
-        str,
-        typer.Option(
-            "--data",
-            help="dsprites or shapes3d (classic metrics); sprites or toy-sprites (judged).",
-        ),
-    ] = "dsprites",
-    seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0,1,2",
-    out: Annotated[
-        Path | None, typer.Option(help="Study folder (default studies/DATA-PRESET).")
-    ] = None,
+    ctx: typer.Context,
+    methods: MethodsOption = "beta-vae,beta-tcvae,factor-vae",
+    data: StudyDataOption = "dsprites",
+    seeds: SeedsOption = "0,1,2",
+    out: StudyOutOption = None,
     root: RootOption = None,
-    preset: Annotated[
-        str,
+    preset: PresetOption = "cpu",
+    set_: StudySetOption = None,
+    grid: GridOption = None,
+    metric_preset: MetricPresetOption = "reference",
+    curve_points: CurvePointsOption = 0,
+    jobs: Annotated[
+        int, typer.Option(min=1, help="Local engine: runs at a time (cores are shared).")
+    ] = 1,
+    engine: Annotated[
+        str, typer.Option(help="'local' (processes here) or 'ray' (tasks on a Ray cluster).")
+    ] = "local",
+    address: Annotated[
+        str | None,
         typer.Option(
-            help="Preset: cpu or paper; reference, cpu-reference: the authors' code where it differs."
+            help="Ray: the cluster's address (ray start --head prints it); default: "
+            "a Ray instance on this machine."
         ),
-    ] = "cpu",
-    set_: Annotated[
-        list[str] | None,
-        typer.Option("--set", help="Override a setting of every run, SECTION.KEY=VALUE."),
     ] = None,
-    metric_preset: Annotated[
-        str, typer.Option(help="'reference' (disentanglement_lib's samples) or 'fast'.")
-    ] = "reference",
-    jobs: Annotated[int, typer.Option(min=1, help="Runs at a time (cores are shared).")] = 1,
+    gpus: Annotated[float, typer.Option(min=0, help="Ray: GPUs per cell.")] = 0.0,
+    group_by: Annotated[
+        str | None,
+        typer.Option(
+            help="Table rows by these comma-separated axes: method, data, a grid "
+            "key (default: every axis but the seed)."
+        ),
+    ] = None,
     report_only: Annotated[
         bool,
         typer.Option("--report-only", help="Train nothing: the table of the runs finished so far."),
     ] = False,
-    curve_points: Annotated[
-        int,
-        typer.Option(
-            min=0,
-            help="Also score N checkpoints of each run (at 1/2^(N-1) ... 1/2 of its "
-            "max_steps, and the last) and draw the scores against steps and minutes "
-            "(curves/*.png); 0: none.",
-        ),
-    ] = 0,
 ) -> None:
-    """Methods x seeds on one data set -> mean +- std over seeds: the classic metrics on a
-    ground-truth image set; on labelled video the judge protocol, the probes' leakage, the
-    training minutes and each run's swap grid. A table, a plot and every run's figures.
-    Rerun to resume where it stopped."""
+    """Methods x data sets x seeds x a grid of settings -> mean +- std over seeds: the
+    classic metrics on a ground-truth image set; on labelled video the judge protocol, the
+    probes' leakage, the training minutes and each run's swap grid. A table, a plot and every
+    run's figures, written as each cell finishes. Rerun to resume where it stopped; a
+    finished cell never trains again. 'unweave study OPTIONS run-cell --index N' runs one
+    cell of that study (a SLURM array task)."""
+    settings = _study_settings(methods, data, seeds, out, root, preset, set_, grid,
+                               metric_preset, curve_points)  # fmt: skip
+    if ctx.invoked_subcommand is not None:
+        ctx.obj = settings  # the study its subcommand (run-cell) works on
+        return
     from unweave.study import markdown, run_study
 
-    folder = out or Path("studies") / f"{data}-{preset}"
-    check_writable_folder(folder, "Study folder", "choose another --out")
     summary = run_study(
-        [m.strip() for m in methods.split(",") if m.strip()],
-        _integers(seeds, "--seeds"),
-        data,
-        folder,
-        str(root) if root else None,
-        preset,
-        set_ or [],
-        metric_preset,
-        jobs,
-        report_only,
-        curve_points,
-    )
+        **settings, jobs=jobs, report_only=report_only, engine=engine, address=address,
+        gpus=gpus, group_by=group_by.split(",") if group_by else None,
+    )  # fmt: skip
     typer.echo(markdown(summary["table"], summary["seeds_per_method"], summary["unfinished"]))
     curves = ", curves/*.png" if curve_points else ""
     swaps = ", swaps/*.png" if "swap_grids" in summary else ""
-    typer.echo(f"Written: {folder}/study.json, study.md, study.png{curves}{swaps}")
+    typer.echo(f"Written: {settings['out']}/study.json, study.md, study.png{curves}{swaps}")
+
+
+@study_app.command("run-cell")
+def study_run_cell(
+    ctx: typer.Context,
+    index: Annotated[int, typer.Option(help="The cell, 0-based (e.g. $SLURM_ARRAY_TASK_ID).")],
+) -> None:
+    """Run one cell of the study that the options before 'run-cell' describe, with every
+    core of this machine: a scheduler's array task (SLURM, submitit). Then 'unweave study
+    ... --report-only' gathers the table."""
+    from unweave.study import run_cell
+
+    typer.echo(f"Cell {index} done: {run_cell(index, **ctx.parent.obj)}")
 
 
 def _check_out(out: Path | None) -> None:

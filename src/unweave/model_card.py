@@ -50,7 +50,7 @@ def model_card(run_dir: str | Path, folder: str | Path | None = None) -> str:
         "import unweave",
         "",
         f'run = unweave.load("{Path(folder or run_dir).as_posix()}")  # safetensors, no pickle',
-        "model = run.model  # a torch.nn.Module: encode, decode, sample_static, sample_dynamic",
+        "model = run.model  # a torch.nn.Module: encode, decode (see the method in docs/methods.md)",
         "```",
     ]
     env = _json(run_dir / "env.json") or {}
