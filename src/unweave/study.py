@@ -393,11 +393,11 @@ def run_study(
         return write_summary(done, setup, out, len(setup.cells) - len(done)) if done else {}
 
     if report_only:
-        if not any(cell.evaluated(setup.plans[cell.data].columns) for cell in setup.cells):
+        done = [c for c in setup.cells if c.evaluated(setup.plans[c.data].columns)]
+        if not done:
             raise UnweaveError(
                 f"No run of this study in {out} has finished yet; run it without --report-only."
             )
-        done = [c for c in setup.cells if c.evaluated(setup.plans[c.data].columns)]
         return write_summary(done, setup, out, len(setup.cells) - len(done))
     start = ENGINES[engine](jobs=jobs, address=address, gpus=gpus)
     for cell in todo:
@@ -428,8 +428,9 @@ def run_cell(index: int, threads: int | None = None, **study: Any) -> str:
         )
     cell = setup.cells[index]
     cell.claim()
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    failure = None if setup.done(cell) else setup.work(threads or cores or 1)(cell)
+    from unweave.engines import cores
+
+    failure = None if setup.done(cell) else setup.work(threads or cores())(cell)
     if failure:
         raise UnweaveError(failure)
     return cell.name
