@@ -10,6 +10,7 @@ from PIL import Image
 
 from unweave import study
 from unweave.errors import UnweaveError
+from unweave.training import run as run_module
 
 
 def test_judged_columns_follow_the_papers_table_and_the_leakage_probes():
@@ -57,7 +58,9 @@ def test_a_study_refuses_data_it_cannot_judge(tmp_path):
     assert not tmp_path.joinpath("runs").exists()
 
 
-def test_a_tiny_judged_study_runs_end_to_end_and_reruns_as_a_no_op(tmp_path, fresh_cache):
+def test_a_tiny_judged_study_runs_end_to_end_and_reruns_as_a_no_op(
+    tmp_path, fresh_cache, monkeypatch
+):
     """Two methods x one seed on 16x16 toy sprites (two epochs each), through the same
     processes as `unweave study --data toy-sprites`: the table, the plot, the swap grids,
     the minutes; a second call trains nothing."""
@@ -87,6 +90,8 @@ def test_a_tiny_judged_study_runs_end_to_end_and_reruns_as_a_no_op(tmp_path, fre
         assert f"| {method} | " in table and "f drawn: H(y\\|x)" in table
     log = tmp_path / "skd" / "logs" / "skd-seed0.log"
     before = log.read_text()
+    # The training minutes of a finished cell are read from its checkpoint once.
+    monkeypatch.setattr(run_module, "read_checkpoint", lambda *a: pytest.fail("read again"))
     again = study.run_study(
         ["skd"], [0], "toy-sprites", tmp_path / "skd",
         overrides=[*overrides, *per_method["skd"]],

@@ -185,86 +185,54 @@ study_app = typer.Typer(
 )
 app.add_typer(study_app, name="study")
 
-MethodsOption = Annotated[
-    str, typer.Option(help="Comma-separated methods, e.g. beta-vae,beta-tcvae,factor-vae.")
-]
-StudyDataOption = Annotated[
-    str,
-    typer.Option(
-        "--data",
-        help="dsprites or shapes3d (classic metrics); sprites or toy-sprites (judged); "
-        "comma-separated for several of one kind.",
-    ),
-]
-SeedsOption = Annotated[str, typer.Option(help="Comma-separated seeds.")]
-StudyOutOption = Annotated[
-    Path | None, typer.Option(help="Study folder (default studies/DATA-PRESET).")
-]
-PresetOption = Annotated[
-    str,
-    typer.Option(
-        help="Preset: cpu or paper; reference, cpu-reference: the authors' code where it differs."
-    ),
-]
-StudySetOption = Annotated[
-    list[str] | None,
-    typer.Option("--set", help="Override a setting of every run, SECTION.KEY=VALUE."),
-]
-GridOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--grid",
-        help="A grid axis, SECTION.KEY=V1,V2,...: every cell runs with each value; repeatable.",
-    ),
-]
-MetricPresetOption = Annotated[
-    str, typer.Option(help="'reference' (disentanglement_lib's samples) or 'fast'.")
-]
-CurvePointsOption = Annotated[
-    int,
-    typer.Option(
-        min=0,
-        help="Also score N checkpoints of each run (at 1/2^(N-1) ... 1/2 of its max_steps, "
-        "and the last) and draw the scores against steps and minutes (curves/*.png); 0: none.",
-    ),
-]
-
-
-def _study_settings(
-    methods: str, data: str, seeds: str, out: Path | None, root: Path | None, preset: str,
-    set_: list[str] | None, grid: list[str] | None, metric_preset: str, curve_points: int,
-) -> dict:  # fmt: skip
-    """The arguments of :func:`unweave.study.run_study` the study commands share."""
-    data_sets = [d.strip() for d in data.split(",") if d.strip()]
-    folder = out or Path("studies") / f"{'+'.join(data_sets)}-{preset}"
-    check_writable_folder(folder, "Study folder", "choose another --out")
-    return {
-        "methods": [m.strip() for m in methods.split(",") if m.strip()],
-        "seeds": _integers(seeds, "--seeds"),
-        "data": data_sets,
-        "out": folder,
-        "root": str(root) if root else None,
-        "preset": preset,
-        "overrides": set_ or [],
-        "grid": grid or [],
-        "metric_preset": metric_preset,
-        "curve_points": curve_points,
-    }
-
 
 @study_app.callback()
 def study(
     ctx: typer.Context,
-    methods: MethodsOption = "beta-vae,beta-tcvae,factor-vae",
-    data: StudyDataOption = "dsprites",
-    seeds: SeedsOption = "0,1,2",
-    out: StudyOutOption = None,
+    methods: Annotated[
+        str, typer.Option(help="Comma-separated methods, e.g. beta-vae,beta-tcvae,factor-vae.")
+    ] = "beta-vae,beta-tcvae,factor-vae",
+    data: Annotated[
+        str,
+        typer.Option(
+            help="dsprites or shapes3d (classic metrics); sprites or toy-sprites (judged); "
+            "comma-separated for several of one kind."
+        ),
+    ] = "dsprites",
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0,1,2",
+    out: Annotated[
+        Path | None, typer.Option(help="Study folder (default studies/DATA-PRESET).")
+    ] = None,
     root: RootOption = None,
-    preset: PresetOption = "cpu",
-    set_: StudySetOption = None,
-    grid: GridOption = None,
-    metric_preset: MetricPresetOption = "reference",
-    curve_points: CurvePointsOption = 0,
+    preset: Annotated[
+        str,
+        typer.Option(
+            help="Preset: cpu or paper; reference, cpu-reference: the authors' code where it "
+            "differs."
+        ),
+    ] = "cpu",
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a setting of every run, SECTION.KEY=VALUE."),
+    ] = None,
+    grid: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A grid axis, SECTION.KEY=V1,V2,...: every cell runs with each value; repeatable."
+        ),
+    ] = None,
+    metric_preset: Annotated[
+        str, typer.Option(help="'reference' (disentanglement_lib's samples) or 'fast'.")
+    ] = "reference",
+    curve_points: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Also score N checkpoints of each run (at 1/2^(N-1) ... 1/2 of its max_steps, "
+            "and the last) and draw the scores against steps and minutes (curves/*.png); 0: "
+            "none.",
+        ),
+    ] = 0,
     jobs: Annotated[
         int, typer.Option(min=1, help="Local engine: runs at a time (cores are shared).")
     ] = 1,
@@ -297,8 +265,21 @@ def study(
     run's figures, written as each cell finishes. Rerun to resume where it stopped; a
     finished cell never trains again. 'unweave study OPTIONS run-cell --index N' runs one
     cell of that study (a SLURM array task)."""
-    settings = _study_settings(methods, data, seeds, out, root, preset, set_, grid,
-                               metric_preset, curve_points)  # fmt: skip
+    data_sets = [d.strip() for d in data.split(",") if d.strip()]
+    folder = out or Path("studies") / f"{'+'.join(data_sets)}-{preset}"
+    check_writable_folder(folder, "Study folder", "choose another --out")
+    settings = {
+        "methods": [m.strip() for m in methods.split(",") if m.strip()],
+        "seeds": _integers(seeds, "--seeds"),
+        "data": data_sets,
+        "out": folder,
+        "root": str(root) if root else None,
+        "preset": preset,
+        "overrides": set_ or [],
+        "grid": grid or [],
+        "metric_preset": metric_preset,
+        "curve_points": curve_points,
+    }
     if ctx.invoked_subcommand is not None:
         ctx.obj = settings  # the study its subcommand (run-cell) works on
         return
