@@ -125,7 +125,8 @@ def test_cells_spread_over_both_nodes_and_a_lost_node_s_cells_run_again(cluster,
     head, worker = cluster  # the Cluster and its worker node
     engine = RayEngine(address=head.address)
     cells = [study.StudyRun("m", seed, tmp_path, "d") for seed in range(4)]
-    list(engine.run(cells, wait_then_record(1.0)))
+    running = [engine.running() for _ in engine.run(cells, wait_then_record(1.0))]
+    assert running == [2, 2, 1, 0]  # after each of 4 cells: at most one per CPU (2)
     nodes = {(tmp_path / f"{c.name}.node").read_text() for c in cells}
     assert len(nodes) == 2  # both nodes ran cells
     slow = [study.StudyRun("slow", seed, tmp_path, "d") for seed in range(2)]

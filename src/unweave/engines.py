@@ -129,7 +129,13 @@ class RayEngine:
         )
 
     def running(self) -> int:
-        return self.pending
+        """Cells submitted and not finished, at most as many as the cluster's CPUs (and
+        GPUs) hold at once; the rest wait in Ray's queue."""
+        resources = self.ray.cluster_resources()
+        slots = int(resources.get("CPU", 0))
+        if self.gpus:
+            slots = min(slots, int(resources.get("GPU", 0) / self.gpus))
+        return min(self.pending, slots)
 
     def run(self, cells: list, work: Work) -> Iterator[tuple[Any, str | None, int]]:
         # The study's data and cache paths travel with each task, so every node reads the
