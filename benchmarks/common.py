@@ -140,7 +140,7 @@ def benchmark_methods(
         for method in methods:
             run, seconds = ensure_run(method, data, data_root, runs, prefix)
             start = time.perf_counter()
-            report = evaluate(unweave.load(run), run, data_root)
+            report = evaluate(unweave.load(run).model, run, data_root)
             rows[method] = {
                 **report,
                 "train_minutes": None if seconds is None else seconds / 60,

@@ -81,7 +81,7 @@ def main() -> None:
                 continue
             method, preset = MODELS[label]
             run, seconds = ensure_run(method, data, root, args.runs, "series", preset)
-            representations[label] = (model_representation(unweave.load(run)), seconds)
+            representations[label] = (model_representation(unweave.load(run).model), seconds)
         for label, (represent, train_seconds) in representations.items():
             start = time.perf_counter()
             for task in tasks_for(data):

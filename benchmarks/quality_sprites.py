@@ -71,7 +71,7 @@ def main() -> None:
     results = {}
     for method in ("dbse", "dsvae"):
         run, seconds = ensure_run(method, args.root, args.runs, args.overrides)
-        report = probe_report(unweave.load(run), train_data, test, max_train=9000)
+        report = probe_report(unweave.load(run).model, train_data, test, max_train=9000)
         report["train_minutes"] = seconds / 60
         report["run"] = str(run)
         results[method] = report

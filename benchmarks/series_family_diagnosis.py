@@ -47,7 +47,7 @@ def family_in_reconstruction(recon: np.ndarray, x: np.ndarray, family: np.ndarra
 
 def trained_run_figures(run: Path, test) -> dict:
     """Per-feature errors, dead encoder units and the family signal of a trained run."""
-    model = unweave.load(run)
+    model = unweave.load(run).model
     x = torch.from_numpy(test.x)
     with torch.no_grad():
         latents = model.encode(x)

@@ -104,10 +104,10 @@ def main() -> None:
     train = load_data(args.data, "train", root, **options)
     representations = {
         "log-mel": features_of_segments,
-        "fhvae z1": code_of(unweave.load(fhvae_run)),
+        "fhvae z1": code_of(unweave.load(fhvae_run).model),
     }
     for beta, run in beta_runs.items():
-        representations[f"beta-vae b={beta:g} z"] = code_of(unweave.load(run))
+        representations[f"beta-vae b={beta:g} z"] = code_of(unweave.load(run).model)
     start = time.perf_counter()
     report = robustness_report(representations, train, tests)
     entry = {
