@@ -140,6 +140,33 @@ TARGETS: dict[str, Target] = {
         {"codebook/purity": (">=", 0.90), "ood/zero_shot": (">=", "two-step-phonenums")},
         claim="each codebook atom stands for one digit; held-out colours read zero-shot",
     ),
+    # 480 notes samples x 12 fragments in batches of 100 fragments: 57 batches an epoch; the
+    # cpu preset's 100 epochs (20 of step 1). Its zero-shot figure is V3's goal on notes.
+    "two-step-notes": Target(
+        "two-step", "notes", "cpu",
+        (two_step_keep((10, 20, 30, 40, 60, 80, 100), 20, 57),), "content_style",
+        {"probe/content from style code": ("<=", 1 / 12 + 0.05),  # chance: 12 pitches
+         "probe/content from content code": (">=", 0.95)},
+        claim="a fresh probe reads the pitch from S, not from Z", report=("ood/zero_shot",),
+    ),
+    # 480 samples in batches of 32: 15 steps an epoch; 44 epochs = 4x the cpu preset.
+    "v3-notes": Target(
+        "v3", "notes", "cpu",
+        ("train.max_epochs=44", keep_at_epochs((2, 4, 8, 11, 16, 22, 33, 44), 15)),
+        "content_style",
+        {"codebook/purity": (">=", 0.90), "ood/zero_shot": (">=", "two-step-notes")},
+        claim="each codebook atom stands for one pitch; held-out instruments read zero-shot",
+    ),
+    # 7,000 training clips x 8 frames in batches of 100: 560 batches an epoch; S learns the
+    # character (1,000 of them), Z the rest; the cpu preset's 17 epochs (5 of step 1) x 2.
+    "two-step-sprites-characters": Target(
+        "two-step", "sprites-fragments", "cpu",
+        ("train.max_epochs=34", two_step_keep((2, 5, 8, 12, 17, 24, 34), 5, 560)),
+        "content_style",
+        {"probe/style from content code": ("<=", 1 / 1000 + 0.05),  # chance: 1,000 characters
+         "probe/style from style code": (">=", 0.95)},
+        folder="sprites-lpc", claim="a fresh probe reads the character from S, not from Z",
+    ),
 }  # fmt: skip
 
 RAW = "raw features"  # a goal that is the same figure read from the raw features
