@@ -11,6 +11,7 @@ import torch
 from helpers import tiny_toy_run
 
 from unweave.models import build_model
+from unweave.nn import mutual_information
 from unweave.nn.gaussian import Gaussian
 from unweave.nn.mutual_information import info_nce, static_dynamic_mi
 from unweave.nn.views import distort_colours, shuffle_frames
@@ -139,3 +140,19 @@ def test_a_tiny_run_learns_toy_sprites(tmp_path, one_thread):
     assert model.config.dataset_size == 600  # set from the training data
     assert report["static->top"] >= 0.5, report
     assert report["dynamic->action"] >= 0.5, report
+
+
+def test_the_pairwise_density_in_float32_keeps_the_broadcast_form_s_values():
+    """The expanded square (memory B^2, not B^2 D) against the reference's broadcast form in
+    float64, at speech-like sizes and sharp posteriors (std down to 0.02)."""
+    torch.manual_seed(0)
+    samples, mean = 3 + torch.randn(2, 40, 16), 3 + torch.randn(2, 40, 16)
+    log_std = torch.empty(2, 40, 16).uniform_(math.log(0.02), 0.5)
+    ours = mutual_information._pairwise_log_density(samples, Gaussian(mean, log_std), True)
+    s, m, lsd = samples.double(), mean.double(), log_std.double()
+    broadcast = (
+        -0.5 * ((s[..., :, None, :] - m[..., None, :, :]) / lsd.exp()[..., None, :, :]) ** 2
+        - lsd[..., None, :, :] - 0.5 * math.log(2 * math.pi)
+    ).sum(-1)  # fmt: skip
+    assert ours.shape == (2, 40, 40)
+    assert torch.allclose(ours.double(), broadcast, rtol=1e-5, atol=1e-2)

@@ -84,10 +84,20 @@ def static_dynamic_mi(
 def _pairwise_log_density(
     samples: torch.Tensor, posterior: Gaussian, logvar_as_log_std: bool
 ) -> torch.Tensor:
-    """``log q(samples_i | x_j)`` summed over dimensions: ``(..., B, D)`` -> ``(..., B, B)``."""
+    """``log q(samples_i | x_j)`` summed over dimensions: ``(..., B, D)`` -> ``(..., B, B)``.
+
+    The square ``sum_d ((s_id - m_jd) / sigma_jd)^2`` is expanded into three matrix products,
+    so memory grows with ``B^2``, not ``B^2 D`` (the reference's broadcast form needs
+    ``T B^2 D`` floats, gigabytes for the hundreds of speech chunks in a batch); samples and
+    means are first centred on the batch's mean sample, which keeps the cancellation small."""
     log_std = posterior.logvar if logvar_as_log_std else 0.5 * posterior.logvar
-    scaled = (samples[..., :, None, :] - posterior.mean[..., None, :, :]) * torch.exp(
-        -log_std[..., None, :, :]
+    centre = samples.detach().mean(dim=-2, keepdim=True)
+    s, m = samples - centre, posterior.mean - centre
+    precision = torch.exp(-2 * log_std)  # (..., B, D), of the posterior j
+    square = (
+        (s * s) @ precision.transpose(-1, -2)
+        - 2 * s @ (m * precision).transpose(-1, -2)
+        + (m * m * precision).sum(-1)[..., None, :]
     )
-    density = -0.5 * scaled.pow(2) - log_std[..., None, :, :] - 0.5 * math.log(2 * math.pi)
-    return density.sum(dim=-1)
+    normaliser = log_std.sum(-1)[..., None, :] + 0.5 * samples.shape[-1] * math.log(2 * math.pi)
+    return -0.5 * square.clamp_min(0) - normaliser
