@@ -17,7 +17,8 @@ from lightning.pytorch.callbacks import Callback
 import unweave
 from unweave.atomic import write_atomic
 from unweave.training.config import resolve
-from unweave.training.run import read_run_config, train
+from unweave.training.milestones import checkpoint_seconds
+from unweave.training.run import read_checkpoint, read_run_config, train
 
 
 def machine() -> dict:
@@ -94,9 +95,10 @@ def ensure_run(
     ``runs/<name>``, by default ``runs/<prefix>-<method>-<data>`` (with ``-<preset>``
     appended for a preset other than ``cpu``).
 
-    Returns the run and its training time in seconds, None when a finished run was reused;
-    an interrupted run resumes from its last checkpoint, and so does a finished one asked to
-    train longer (a larger ``train.max_epochs`` or ``max_steps``).
+    Returns the run and its training seconds, summed over resumes as its last checkpoint
+    stored them (None for a run from before checkpoints stored them, reused); an interrupted
+    run resumes from its last checkpoint, and so does a finished one asked to train longer
+    (a larger ``train.max_epochs`` or ``max_steps``).
     """
     suffix = "" if preset == "cpu" else f"-{preset}"
     run = runs / (name or f"{prefix}-{method}-{data}{suffix}")
@@ -106,10 +108,16 @@ def ensure_run(
     if (run / "model.safetensors").exists():
         saved = read_run_config(run)["train"]
         if all(saved[k] == config["train"][k] for k in ("max_epochs", "max_steps")):
-            return run, None
+            return run, stored_seconds(run)
     start = time.perf_counter()
     train(config, run, resume=(run / "checkpoints" / "last.ckpt").exists())
-    return run, time.perf_counter() - start
+    return run, stored_seconds(run) or time.perf_counter() - start
+
+
+def stored_seconds(run: Path) -> float | None:
+    """The training seconds ``run``'s last checkpoint stored (None: none stored)."""
+    last = run / "checkpoints" / "last.ckpt"
+    return checkpoint_seconds(read_checkpoint(last)) if last.exists() else None
 
 
 def record(path: Path, results: dict, data: str, entry: dict) -> None:
