@@ -89,15 +89,16 @@ def _pairwise_log_density(
     The square ``sum_d ((s_id - m_jd) / sigma_jd)^2`` is expanded into three matrix products,
     so memory grows with ``B^2``, not ``B^2 D`` (the reference's broadcast form needs
     ``T B^2 D`` floats, gigabytes for the hundreds of speech chunks in a batch); samples and
-    means are first centred on the batch's mean sample, which keeps the cancellation small."""
+    means are centred on the batch's mean sample and the products run in float64, so the
+    cancellation stays below float32's rounding even for posteriors as sharp as std 1e-4."""
     log_std = posterior.logvar if logvar_as_log_std else 0.5 * posterior.logvar
     centre = samples.detach().mean(dim=-2, keepdim=True)
-    s, m = samples - centre, posterior.mean - centre
-    precision = torch.exp(-2 * log_std)  # (..., B, D), of the posterior j
+    s, m = (samples - centre).double(), (posterior.mean - centre).double()
+    precision = torch.exp(-2 * log_std.double())  # (..., B, D), of the posterior j
     square = (
         (s * s) @ precision.transpose(-1, -2)
         - 2 * s @ (m * precision).transpose(-1, -2)
         + (m * m * precision).sum(-1)[..., None, :]
     )
     normaliser = log_std.sum(-1)[..., None, :] + 0.5 * samples.shape[-1] * math.log(2 * math.pi)
-    return -0.5 * square.clamp_min(0) - normaliser
+    return -0.5 * square.clamp_min(0).to(samples.dtype) - normaliser
