@@ -35,3 +35,18 @@ def test_kl_with_standard_prior_equals_default():
     q = Gaussian(torch.randn(5, 4), torch.randn(5, 4))
     std = Gaussian(torch.zeros(5, 4), torch.zeros(5, 4))
     assert float(q.kl(std)) == pytest.approx(float(q.kl()), rel=1e-5)
+
+
+@pytest.mark.parametrize("logvar_scale", [1.0, 8.0])
+def test_pairwise_kl_equals_the_broadcast_kl(logvar_scale: float):
+    """Every (posterior, bank) pair, at ordinary and at very sharp or wide variances
+    (log-variances up to about +-20, precisions up to ~1e8)."""
+    torch.manual_seed(0)
+    p = Gaussian(torch.randn(7, 16), logvar_scale * torch.randn(7, 16).clamp(-2.5, 2.5))
+    q = Gaussian(torch.randn(11, 16), logvar_scale * torch.randn(11, 16).clamp(-2.5, 2.5))
+    broadcast = Gaussian(p.mean.double()[:, None], p.logvar.double()[:, None]).kl(
+        Gaussian(q.mean.double(), q.logvar.double()), dim=-1
+    )
+    pairwise = p.pairwise_kl(q)
+    assert pairwise.shape == (7, 11) and pairwise.dtype == torch.float32
+    torch.testing.assert_close(pairwise.double(), broadcast, rtol=1e-5, atol=1e-4)

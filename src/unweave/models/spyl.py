@@ -123,6 +123,6 @@ def farthest(posterior: Gaussian, bank: Gaussian, count: int) -> torch.Tensor:
     """For each of ``posterior``'s ``(B, D)`` Gaussians, the means of the ``count`` bank
     Gaussians ``(K, D)`` farthest from it by KL(posterior || bank): ``(B, count, D)``
     (all K when ``count`` exceeds K, as the reference's slice)."""
-    kl = Gaussian(posterior.mean[:, None], posterior.logvar[:, None]).kl(bank, dim=-1)  # (B, K)
-    order = kl.argsort(dim=-1, descending=True)[:, :count]
+    with torch.no_grad():  # the choice of negatives carries no gradient
+        order = posterior.pairwise_kl(bank).argsort(dim=-1, descending=True)[:, :count]
     return bank.mean[order]

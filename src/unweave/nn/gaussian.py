@@ -29,6 +29,21 @@ class Gaussian:
         mean_term = (self.mean - prior.mean).pow(2) / prior.logvar.exp()
         return 0.5 * torch.sum(var_ratio + mean_term - 1 - (self.logvar - prior.logvar), dim)
 
+    def pairwise_kl(self, others: Gaussian) -> torch.Tensor:
+        """``KL(self_i || others_j)`` for each of ``self``'s ``(B, D)`` Gaussians and each of
+        ``others``' ``(K, D)``: ``(B, K)``, in ``self``'s dtype.
+
+        Equal to ``kl`` on the broadcast ``(B, K, D)`` pair, but by three matrix products
+        (the square of the mean difference expanded), so memory is ``O((B + K) D)``; the
+        products run in float64, as precisions ``exp(-logvar)`` can reach 1e8."""
+        mean, logvar = self.mean.double(), self.logvar.double()
+        other_mean, other_logvar = others.mean.double(), others.logvar.double()
+        precision = (-other_logvar).exp()  # (K, D)
+        cross = (logvar.exp() + mean.pow(2)) @ precision.T - 2 * mean @ (other_mean * precision).T
+        own = (other_mean.pow(2) * precision + other_logvar).sum(-1)  # (K,)
+        rows = (1 + logvar).sum(-1, keepdim=True)  # (B, 1)
+        return (0.5 * (cross + own - rows)).to(self.mean.dtype)
+
 
 #: Activations a :class:`GaussianHead` may put on its mean and log-variance.
 HEAD_ACTIVATIONS = {
