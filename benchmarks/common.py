@@ -17,8 +17,7 @@ from lightning.pytorch.callbacks import Callback
 import unweave
 from unweave.atomic import write_atomic
 from unweave.training.config import resolve
-from unweave.training.milestones import checkpoint_seconds
-from unweave.training.run import read_checkpoint, read_run_config, train
+from unweave.training.run import read_run_config, train, training_seconds
 
 
 def machine() -> dict:
@@ -108,16 +107,10 @@ def ensure_run(
     if (run / "model.safetensors").exists():
         saved = read_run_config(run)["train"]
         if all(saved[k] == config["train"][k] for k in ("max_epochs", "max_steps")):
-            return run, stored_seconds(run)
+            return run, training_seconds(run)
     start = time.perf_counter()
     train(config, run, resume=(run / "checkpoints" / "last.ckpt").exists())
-    return run, stored_seconds(run) or time.perf_counter() - start
-
-
-def stored_seconds(run: Path) -> float | None:
-    """The training seconds ``run``'s last checkpoint stored (None: none stored)."""
-    last = run / "checkpoints" / "last.ckpt"
-    return checkpoint_seconds(read_checkpoint(last)) if last.exists() else None
+    return run, training_seconds(run) or time.perf_counter() - start
 
 
 def record(path: Path, results: dict, data: str, entry: dict) -> None:

@@ -25,7 +25,6 @@ minutes.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import subprocess
@@ -180,19 +179,10 @@ class StudyRun:
 
     def minutes(self) -> float | None:
         """Minutes of training its last checkpoint stored (None: not stored)."""
-        last = self.folder / "checkpoints" / "last.ckpt"
-        return _checkpoint_minutes(last, last.stat().st_mtime_ns) if last.exists() else None
+        from unweave.training.run import training_seconds
 
-
-@functools.lru_cache(maxsize=4096)
-def _checkpoint_minutes(checkpoint: Path, modified_ns: int) -> float | None:
-    """The training minutes ``checkpoint`` stored, read once per version of the file (the
-    summary, rewritten after every cell, would otherwise load every checkpoint again)."""
-    from unweave.training.milestones import checkpoint_seconds
-    from unweave.training.run import read_checkpoint
-
-    seconds = checkpoint_seconds(read_checkpoint(checkpoint))
-    return None if seconds is None else seconds / 60
+        seconds = training_seconds(self.folder)
+        return None if seconds is None else seconds / 60
 
 
 @dataclass(frozen=True)

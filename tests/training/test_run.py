@@ -274,6 +274,7 @@ def test_resume_refuses_a_setting_the_checkpoint_cannot_take(tmp_path):
 
 def test_checkpoints_are_kept_at_the_chosen_steps_with_their_training_time(tmp_path):
     from unweave.training.milestones import checkpoint_seconds, kept_checkpoints
+    from unweave.training.run import training_seconds
 
     data = random_clips()  # 3 steps per epoch
     config = tiny_config(epochs=3, extra=("train.keep_checkpoints_at=[2,5,100]",))
@@ -285,6 +286,7 @@ def test_checkpoints_are_kept_at_the_chosen_steps_with_their_training_time(tmp_p
     last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     seconds = [checkpoint_seconds(s) for s in (*states, last)]
     assert 0 < seconds[0] < seconds[1] < seconds[2]
+    assert training_seconds(run) == seconds[2] and training_seconds(tmp_path) is None
     # Stopped after one epoch and resumed: the same steps are kept, and the clock goes on.
     stopped = merge(config, {"train": {"max_epochs": 1}})
     train(stopped, tmp_path / "resumed", train_data=data, **QUIET)

@@ -9,6 +9,7 @@ training finishes, ``model.safetensors`` + ``config.json`` + the ``README.md`` m
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import os
 import pickle
@@ -38,7 +39,7 @@ from unweave.export import export_model
 from unweave.paths import check_writable_folder, os_error_sentence
 from unweave.training.datamodule import SequenceDataModule
 from unweave.training.guards import FiniteGuard
-from unweave.training.milestones import KeepCheckpoints, TrainingClock
+from unweave.training.milestones import KeepCheckpoints, TrainingClock, checkpoint_seconds
 from unweave.training.module import build_module
 
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
@@ -296,6 +297,20 @@ def unreadable_reason(path: Path, err: Exception) -> str:
     if isinstance(err, pickle.UnpicklingError):
         return "it holds Python objects besides tensors and numbers, which unweave never unpickles"
     return f"{type(err).__name__}: {str(err).splitlines()[0].rstrip('.')}"
+
+
+def training_seconds(run_dir: Path) -> float | None:
+    """The training seconds ``run_dir``'s last checkpoint stored, summed over resumes (None: no
+    checkpoint, or one from before checkpoints stored them)."""
+    last = run_dir / "checkpoints" / "last.ckpt"
+    return _stored_seconds(last, last.stat().st_mtime_ns) if last.exists() else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _stored_seconds(checkpoint: Path, modified_ns: int) -> float | None:
+    """Read once per version of the file (a study's summary, rewritten after every cell,
+    would otherwise load every finished cell's checkpoint again)."""
+    return checkpoint_seconds(read_checkpoint(checkpoint))
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
