@@ -25,12 +25,17 @@ import torch
 
 from unweave.models.base import Latents
 from unweave.models.dsvae import DSVAE, DSVAEConfig
-from unweave.nn.mutual_information import info_nce, static_dynamic_mi, training_set_size
+from unweave.nn.mutual_information import (
+    MIPenaltySettings,
+    info_nce,
+    static_dynamic_mi,
+    training_set_size,
+)
 from unweave.nn.views import distort_colours, shuffle_frames
 
 
 @dataclass
-class PenalisedConfig(DSVAEConfig):
+class PenalisedConfig(DSVAEConfig, MIPenaltySettings):
     """What C-DSVAE, SPYL and S3VAE share: the network of C-DSVAE's Sprites run (whose
     backbone S3VAE's code has and SPYL's copies) and the MI penalty's settings."""
 
@@ -40,12 +45,6 @@ class PenalisedConfig(DSVAEConfig):
     hidden_dim: int = 256  # --rnn_size: the bi-LSTM, the z RNN ...
     rnn_size: int = 256  # ... and the prior's cells
     posterior: str = "shared"
-    w_mi: float = 1.0  # the MI penalty is added unweighted (train_cdsvae.py:136)
-    # N in the MI estimate's log(B N): the training set's size (line 229; Sprites: 9000),
-    # set from the training data when a run starts.
-    dataset_size: int = 9000
-    # The reference's density reads log-variances as log standard deviations.
-    mi_logvar_as_log_std: bool = True
 
 
 @dataclass

@@ -188,10 +188,13 @@ class SeriesModel(nn.Module):
         mask = torch.ones_like(x, dtype=torch.bool) if mask is None else mask
         self.check_input(x, mask)
         latents = self.encode_shifted(self.shift(x), self.shift(mask))
-        k = self.config.static_window
-        dyn = latents.dynamic
-        latents.dynamic = Gaussian(dyn.mean.roll(k, 1), dyn.logvar.roll(k, 1))
+        latents.dynamic = self.natural_order(latents.dynamic)
         return latents
+
+    def natural_order(self, dynamic: Gaussian) -> Gaussian:
+        """Per-window posteriors ``(B, W, D)`` in shifted order -> natural window order."""
+        k = self.config.static_window
+        return Gaussian(dynamic.mean.roll(k, 1), dynamic.logvar.roll(k, 1))
 
     def decode(self, static: torch.Tensor | None, dynamic: torch.Tensor) -> torch.Tensor:
         """Codes -> the decoder's mean series ``(B, W * window, F)`` (fresh input noise)."""
@@ -265,6 +268,15 @@ class SeriesDBSE(SeriesModel):
 
     def loss(self, x: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         """``{"loss", "nll_seq", "nll_static", "kl_static", "kl_dynamic", "mse"}``."""
+        terms, _, _, _, total = self.elbo(x, mask)
+        return {"loss": total, **{k: v.detach() for k, v in terms.items()}}
+
+    def elbo(
+        self, x: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[dict[str, torch.Tensor], Latents, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The weighted terms of the batch repeated ``mc_samples`` times: ``(terms, latents,
+        f, z, total)``; latents and samples ``(M B, ...)`` in shifted window order, the first
+        ``B`` rows one sample of each series."""
         c = self.config
         self.check_input(x, mask)
         xs, ms = self.repeat(self.shift(x), self.shift(mask))
@@ -287,7 +299,7 @@ class SeriesDBSE(SeriesModel):
         )
         observed = ms.sum().clamp(min=1)
         terms["mse"] = ((px.mean.detach() - xs).pow(2) * ms).sum() / observed
-        return {"loss": total, **{k: v.detach() for k, v in terms.items()}}
+        return terms, latents, f, z, total
 
 
 class SeriesVAE(SeriesModel):

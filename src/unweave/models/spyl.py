@@ -30,14 +30,9 @@ from unweave.nn.mutual_information import info_nce_with_negatives, training_set_
 
 
 @dataclass
-class SPYLConfig(PenalisedConfig):
-    """SPYL sizes, weights and schedule; defaults are the reference ``train.py``'s (its
-    network, ``train.py:35-38``, is C-DSVAE's)."""
+class SampleAndPredictSettings:
+    """SPYL's own terms: their weights, warm-up, temperature, negatives and bank."""
 
-    static_head_activation: str = "linear"  # s_mean, s_logvar: plain Linear (model.py:130-131)
-    w_seq: float = 10.0  # --weight_rec
-    w_kl_static: float = 5.0  # --weight_s
-    w_kl_dynamic: float = 1.0  # --weight_d
     w_content: float = 1.0  # --c_floss: both contrastive weights once warm
     w_motion: float = 1.0
     warmup_epochs: int = 50  # --c_loss: the contrastive terms start at this epoch
@@ -49,39 +44,51 @@ class SPYLConfig(PenalisedConfig):
     bank_during_warmup: bool = True
 
 
-class SPYL(DSVAE):
-    """SPYL for video: frames ``(B, T, C, H, W)`` -> static ``(B, f_dim)``, dynamic
-    ``(B, T, z_dim)``; the contrastive terms start after ``warmup_epochs`` epochs."""
+@dataclass
+class SPYLConfig(PenalisedConfig, SampleAndPredictSettings):
+    """SPYL sizes, weights and schedule; defaults are the reference ``train.py``'s (its
+    network, ``train.py:35-38``, is C-DSVAE's)."""
 
-    name = "spyl"
-    config_class = SPYLConfig
-    settings_from_data = staticmethod(training_set_size)
+    static_head_activation: str = "linear"  # s_mean, s_logvar: plain Linear (model.py:130-131)
+    w_seq: float = 10.0  # --weight_rec
+    w_kl_static: float = 5.0  # --weight_s
+    w_kl_dynamic: float = 1.0  # --weight_d
 
-    def __init__(self, config: SPYLConfig) -> None:
-        super().__init__(config)
+
+class SampleAndPredict:
+    """Mixin: SPYL's terms for a sequential VAE with ``encode``, ``decode``,
+    ``sample_static`` and ``sample_dynamic`` whose config has
+    :class:`SampleAndPredictSettings`; the model remembers the epoch (for the warm-up)."""
+
+    def __init__(self, config: SampleAndPredictSettings) -> None:
+        super().__init__(config)  # type: ignore[call-arg]
         # The epoch training is in, kept with the weights so a resumed run knows it.
-        self.register_buffer("epoch", torch.zeros((), dtype=torch.long))
+        self.register_buffer("epoch", torch.zeros((), dtype=torch.long))  # type: ignore[attr-defined]
 
     def start_epoch(self, data: SequenceData, epoch: int, seed: int) -> None:
         """Called by the training loop as each epoch starts."""
         self.epoch.fill_(epoch)
 
-    def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        c: SPYLConfig = self.config  # type: ignore[assignment]
-        terms, latents, _, total = penalised_elbo(self, x)
+    def sample_and_predict(
+        self, static: Gaussian, dynamic: Gaussian, steps: int
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor | float]:
+        """The InfoNCE terms of posteriors ``(B, F)`` and ``(B, steps, Z)`` once the warm-up
+        is over (no terms before), and their weighted sum."""
+        c: SampleAndPredictSettings = self.config  # type: ignore[attr-defined]
         warm = int(self.epoch) >= c.warmup_epochs
         if warm or c.bank_during_warmup:
             with torch.no_grad():
-                bank_static, bank_dynamic = self.sample_bank(c.bank_factor * len(x), x.shape[1])
-        if warm:
-            terms["nce_content"], terms["nce_motion"] = self.predict_terms(
-                latents.static, latents.dynamic, bank_static, bank_dynamic, x.shape[1]
-            )
-            total = total + c.w_content * terms["nce_content"] + c.w_motion * terms["nce_motion"]
-        return {"loss": total, **{k: v.detach() for k, v in terms.items()}}
+                bank_static, bank_dynamic = self.sample_bank(
+                    c.bank_factor * len(static.mean), steps
+                )
+        if not warm:
+            return {}, 0.0
+        content, motion = self.predict_terms(static, dynamic, bank_static, bank_dynamic, steps)
+        terms = {"nce_content": content, "nce_motion": motion}
+        return terms, c.w_content * content + c.w_motion * motion
 
     def sample_bank(self, n: int, steps: int) -> tuple[Gaussian, Gaussian]:
-        """*Sample*: ``n`` clips decoded from prior draws and encoded again; their static
+        """*Sample*: ``n`` sequences decoded from prior draws and encoded again; their static
         posteriors ``(n, F)`` and time-averaged dynamic posteriors ``(n, Z)``."""
         latents = self.encode(self.decode(self.sample_static(n), self.sample_dynamic(n, steps)))
         return latents.static, time_average(latents.dynamic)
@@ -95,8 +102,9 @@ class SPYL(DSVAE):
         steps: int,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """*Predict*: InfoNCE of f's mean and of z's time-averaged mean against the code of
-        the clip decoded with the other code drawn from the prior, and the bank's farthest."""
-        c: SPYLConfig = self.config  # type: ignore[assignment]
+        the sequence decoded with the other code drawn from the prior, and the bank's
+        farthest."""
+        c: SampleAndPredictSettings = self.config  # type: ignore[attr-defined]
         n = len(static.mean)
         content_view = self.decode(static.mean, self.sample_dynamic(n, steps))
         motion_view = self.decode(self.sample_static(n), dynamic.mean)
@@ -111,6 +119,21 @@ class SPYL(DSVAE):
             c.temperature,
         )  # fmt: skip
         return nce_content, nce_motion
+
+
+class SPYL(SampleAndPredict, DSVAE):
+    """SPYL for video: frames ``(B, T, C, H, W)`` -> static ``(B, f_dim)``, dynamic
+    ``(B, T, z_dim)``; the contrastive terms start after ``warmup_epochs`` epochs."""
+
+    name = "spyl"
+    config_class = SPYLConfig
+    settings_from_data = staticmethod(training_set_size)
+
+    def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        terms, latents, _, total = penalised_elbo(self, x)
+        contrastive, weighted = self.sample_and_predict(latents.static, latents.dynamic, x.shape[1])
+        terms.update(contrastive)
+        return {"loss": total + weighted, **{k: v.detach() for k, v in terms.items()}}
 
 
 def time_average(dynamic: Gaussian) -> Gaussian:

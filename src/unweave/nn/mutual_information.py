@@ -12,6 +12,7 @@ static code and each step's dynamic code (``train_cdsvae.py:114-134``, SPYL
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -44,6 +45,18 @@ def info_nce_with_negatives(
     negative = F.cosine_similarity(codes[:, None], negatives, dim=-1, eps=0.0) / temperature
     scores = torch.cat([positive[:, None], negative], dim=1)
     return (torch.logsumexp(scores, dim=1) - positive).mean()
+
+
+@dataclass
+class MIPenaltySettings:
+    """The settings of :func:`static_dynamic_mi` as a model's loss adds it."""
+
+    w_mi: float = 1.0  # the reference adds the penalty unweighted (train_cdsvae.py:136)
+    # N in the estimate's log(B N): the training set's size (train_cdsvae.py:229; Sprites:
+    # 9000), set from the training data when a run starts (training_set_size).
+    dataset_size: int = 9000
+    # The reference's density reads log-variances as log standard deviations.
+    mi_logvar_as_log_std: bool = True
 
 
 def training_set_size(data: Any) -> dict[str, int]:
