@@ -2,8 +2,9 @@
 
 For each data set, trains DBSE in both variants (``cpu``: the paper's text; ``cpu-reference``:
 the authors' code) and the same-size non-disentangled ``seqvae`` (or reuses finished runs in
-``--runs``), then runs every downstream task of that data set on four representations: each
-DBSE's ``[z, f]``, the ``seqvae`` codes and the raw features. Times each method's training plus its downstream protocol (the issue's budget is
+``--runs``), and SPYL on DBSE's series model, then runs every downstream task of that data
+set on five representations: each DBSE's ``[z, f]``, the ``seqvae`` codes, SPYL's ``[z, f]``
+and the raw features. Times each method's training plus its downstream protocol (the issue's budget is
 30 minutes per ``cpu`` run on 2 cores). Writes ``benchmarks/results/downstream_series.json``
 and prints a Markdown table.
 
@@ -41,11 +42,13 @@ MODELS = {
     "dbse": ("dbse", "cpu"),
     "dbse (code)": ("dbse", "cpu-reference"),
     "seqvae": ("seqvae", "cpu"),
+    "spyl": ("spyl", "cpu"),
 }
 COLUMNS = {
     "dbse": "DBSE (paper text)",
     "dbse (code)": "DBSE (reference code)",
     "seqvae": "seqvae (baseline)",
+    "spyl": "SPYL (DBSE's series model)",
     "raw features": "raw features",
 }
 HEADLINE = {"mae": "MAE (low)", "auroc": "AUROC", "auprc": "AUPRC", "accuracy": "accuracy"}

@@ -201,7 +201,7 @@ def invoke(capsys, monkeypatch, *args: str) -> tuple[int, str, str]:
         ),
         (
             ["train", "dsvae", "--data", "synthetic-series", "--runs-dir", "{tmp}/runs"],
-            "Unknown method 'dsvae' for series data; expected one of: dbse, seqvae.",
+            "Unknown method 'dsvae' for series data; expected one of: dbse, seqvae, spyl.",
         ),
         (
             ["train", "dbse", "--data", "series-csv", "--root", "{tmp}/mine.csv"],

@@ -19,6 +19,7 @@ from unweave.models.fhvae import FHVAE, FHVAEConfig
 from unweave.models.s3vae import S3VAE, S3VAEConfig
 from unweave.models.segment_vae import SegmentVAE, SegmentVAEConfig
 from unweave.models.series import SeriesDBSE, SeriesModel, SeriesVAE, SeriesVAEConfig
+from unweave.models.series_baselines import SeriesSPYL
 from unweave.models.skd import SKD, SKDConfig
 from unweave.models.spyl import SPYL, SPYLConfig
 from unweave.models.two_step import TwoStep, TwoStepConfig
@@ -35,7 +36,7 @@ MODELS: dict[str, dict[str, type]] = {
         "skd": SKD,
         "s3vae": S3VAE,
     },
-    "series": {"dbse": SeriesDBSE, "seqvae": SeriesVAE},
+    "series": {"dbse": SeriesDBSE, "seqvae": SeriesVAE, "spyl": SeriesSPYL},
     "audio": {
         "dbse": AudioDBSE,
         "fhvae": FHVAE,
