@@ -129,7 +129,8 @@ TARGETS: dict[str, Target] = {
     "two-step-coloured-digits": Target(
         "two-step", "coloured-digits", "paper",
         (two_step_keep((20, 40, 60, 80, 120, 160, 240, 320, 440), 40, 160),), "content_style",
-        two_step_goals("content", 0.10), folder="mnist",  # chance: 10 digits claim="a fresh probe reads the digit from S, not from Z",
+        two_step_goals("content", 0.10),  # chance: 10 digits
+        folder="mnist", claim="a fresh probe reads the digit from S, not from Z",
     ),
     # 800 pages x 10 digits in batches of 100: 80 batches an epoch; V3's comparison.
     "two-step-phonenums": Target(
