@@ -13,8 +13,10 @@ LSTM prior, and three self-supervised terms (``train_DS_VAE_sprite.py:142-244``)
 * dynamic factor prediction: from each z_t sample, which cells of a 3x3 grid move (binary
   cross-entropy, weight 0.1) and, for the moving ones, the direction of their optical flow in
   8 bins (cross-entropy, one head per cell, weight 0.1); the flow labels are computed from
-  the frames (:mod:`unweave.nn.motion`), the authors' precomputed ones are not published;
-* the MI penalty on f and z_t of C-DSVAE (the same estimator), weight 0.01.
+  the frames (:mod:`unweave.nn.motion`): the authors' precomputed ones
+  (``dsprite_train_OF_Label_3block.pkl``, training split only) are committed as a large file
+  that could not be retrieved, and how they were made is not in the code;
+* the MI penalty on f and z_t (the batch estimator C-DSVAE later took over), weight 0.01.
 
 Marked choices of unweave (the paper's method section could not be read here): see the
 S3VAE faithfulness table in ``docs/methods.md``.
@@ -49,7 +51,8 @@ class S3VAEConfig(PenalisedConfig):
     grid: int = 3  # the 3x3 grid of the flow labels ("_3block")
     direction_bins: int = 8
     motion_threshold: float = 0.5  # pixels of flow (at image_size) for a cell to move
-    head_width: int = 64  # Linear(z, 64) -> LeakyReLU(0.2) -> Linear(64, out): DS_VAE.py:1017-1036
+    # Linear(z, w) -> LeakyReLU(0.2) -> Linear(w, out); None: w = 2 z_dim (DS_VAE.py:1017-1036)
+    head_width: int | None = None
 
 
 def prediction_head(z_dim: int, width: int, outputs: int) -> nn.Sequential:
@@ -70,22 +73,26 @@ class S3VAE(DSVAE):
         super().__init__(config)
         c = config
         cells = c.grid * c.grid
-        self.area_head = prediction_head(c.z_dim, c.head_width, cells)
+        width = c.head_width or 2 * c.z_dim
+        self.area_head = prediction_head(c.z_dim, width, cells)
         self.direction_heads = nn.ModuleList(
-            prediction_head(c.z_dim, c.head_width, c.direction_bins) for _ in range(cells)
+            prediction_head(c.z_dim, width, c.direction_bins) for _ in range(cells)
         )
         self.reset_parameters()
 
     def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         c: S3VAEConfig = self.config  # type: ignore[assignment]
         terms, latents, z, total = penalised_elbo(self, x)
+        # The negative is the clip a random non-zero shift away in the batch. Its code is read
+        # from the anchors' pass: encoding the rolled batch again gives the same values and
+        # gradients (train-mode batch norm sees the same clips), for one encoder pass more.
         batch = len(x)
         shift = torch.randint(1, max(batch, 2), (), device=x.device)
-        negative = x[(torch.arange(batch, device=x.device) + shift) % batch]
+        anchor = latents.static.mean
         terms["triplet"] = F.triplet_margin_loss(
-            latents.static.mean,
+            anchor,
             self.encode(shuffle_frames(x)).static.mean,
-            self.encode(negative).static.mean,
+            anchor[(torch.arange(batch, device=x.device) + shift) % batch],
             margin=c.margin,
         )
         terms["motion_area"], terms["motion_direction"] = self.motion_terms(x, z)

@@ -3,7 +3,8 @@
 S3VAE (Zhu et al., CVPR 2020) trains its dynamic code to predict, for each frame and each
 cell of a 3x3 grid, whether the cell moves and the direction of its optical flow in 8 bins
 ("grid the optical flow map with indices"). The authors' labels were made offline with a
-flow network and are not published. Here each cell's flow between consecutive frames is one
+flow network; their file is committed with the authors' code as a large file that could not
+be retrieved here (training split only), and how it was made is not in the code. Here each cell's flow between consecutive frames is one
 Lucas-Kanade translation (Lucas & Kanade, 1981): the least-squares ``v`` of
 ``I_x v_x + I_y v_y + I_t = 0`` over the cell's pixels, on the greyscale frames. Written by
 hand: it is a few tensor operations that run on the training device for every batch, where
