@@ -38,7 +38,7 @@ def encode_dataset(
         frames = torch.from_numpy(np.asarray(data.x[start : min(start + batch_size, n)]))
         x = prepare_frames(frames.to(device), model.config.image_size)
         latents = model.encode(x)
-        recon = model.decode(latents.static.mean, latents.dynamic.mean)
+        recon = model.decode(latents.static_to_decode, latents.dynamic.mean)
         sq_err += float((recon - x).pow(2).sum())
         count += x.numel()
         statics.append(latents.static.mean.cpu().numpy())

@@ -12,14 +12,18 @@ Generated clips are labelled by a judge classifier trained on the real labels
   read b's static factors and a's dynamic factors.
 
 A model without priors (SKD) draws a code as its reference's judge does
-(``forward_sample_for_classification2``): a random convex combination of the codes of two
-clips of the batch (:func:`convex_mixture`).
+(``forward_sample_for_classification2``, ``duplicate=False``): a random convex combination
+of the codes of two clips of the batch (:func:`convex_mixture`), frame by frame. Every mode
+decodes the static code the model's decoder reads (``Latents.static_to_decode``: SKD's
+static part per frame).
 
 Each mode also reports, on the softmax of the first dynamic factor's head over a
 class-balanced subset (the first m clips of each true class, m the smallest class count),
-IS = exp(E KL(p(y|x) || p(y))), H(y|x) and H(y). Settings follow the reference
-``check_cls``: ``niter`` 5 shuffled passes of batches of 128 with the last partial batch
-dropped; accuracies are averaged over batches, then mean +- std over passes.
+IS = exp(E KL(p(y|x) || p(y))), H(y|x) and H(y). Settings follow DBSE's reference
+``check_cls`` for every method: ``niter`` 5 shuffled passes of batches of 128 with the last
+partial batch dropped; accuracies are averaged over batches, then mean +- std over passes.
+(C-DSVAE's test script runs 3 passes and SPYL's ``train.py`` 2, over the unshuffled test
+loader, so the same first 2,560 clips each time.)
 """
 
 from __future__ import annotations
@@ -91,7 +95,7 @@ def _generate(
     model: SequentialVAE, x: torch.Tensor, mode: str, partner: torch.Tensor
 ) -> torch.Tensor:
     latents = model.encode(x)
-    static, dynamic = latents.static.mean, latents.dynamic.mean
+    static, dynamic = latents.static_to_decode, latents.dynamic.mean
     has_priors = hasattr(model, "sample_static")
     if mode == "sample_static":
         drawn = model.sample_static(len(x)) if has_priors else convex_mixture(static)

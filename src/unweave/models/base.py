@@ -34,6 +34,13 @@ class Latents:
     dynamic: Gaussian | None
     extras: dict[str, torch.Tensor] = field(default_factory=dict)
 
+    @property
+    def static_to_decode(self) -> torch.Tensor:
+        """The static code as the decoder reads it: the mean ``(B, F)``, or per frame
+        ``(B, T, F)`` where the model's static part moves a little with time (SKD's projection
+        on its static eigenvectors, ``extras["static_frames"]``)."""
+        return self.extras.get("static_frames", self.static.mean)
+
 
 @dataclass
 class SequentialVAEConfig:

@@ -23,13 +23,14 @@ C depends on the batch: at evaluation it is fitted again on the batch encoded, a
 reference does, unless the batch has fewer consecutive pairs than ``k_dim`` (one clip
 swapped with another), where the running mean of the training batches' C is used.
 The judge protocol draws a static (or dynamic) code as the reference's
-``forward_sample_for_classification2``: a random convex combination of two other clips'.
+``forward_sample_for_classification2``: a random convex combination of two other clips',
+frame by frame. :meth:`SKD.swap_by_index` is the reference's multifactor swap.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -134,14 +135,23 @@ def koopman_fit(latents: torch.Tensor) -> torch.Tensor:
     return torch.linalg.lstsq(before, after, driver="gels").solution
 
 
+def eigen_coordinates(
+    latents: torch.Tensor, koopman: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Latents ``(B, T, k)`` -> C's eigenvalues ``(k,)`` (complex, in LAPACK's order, the
+    order eigenvector indices refer to), the latents' coordinates on its eigenvectors
+    ``(B, T, k)`` (complex) and the inverse eigenvector matrix ``(k, k)``:
+    ``coordinates @ inverse`` is the latents again (``koopman_utils.py:54-106``)."""
+    eigenvalues, vectors = torch.linalg.eig(koopman)
+    return eigenvalues, latents.to(vectors.dtype) @ vectors, torch.linalg.inv(vectors)
+
+
 def koopman_split(
     latents: torch.Tensor, koopman: torch.Tensor, mode: str, units: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Latents ``(B, T, k)`` -> their static and dynamic parts ``(B, T, k)`` each (real;
     they sum to the latents): the projections on C's static and other eigenvectors."""
-    eigenvalues, vectors = torch.linalg.eig(koopman)
-    inverse = torch.linalg.inv(vectors)
-    coordinates = latents.to(vectors.dtype) @ vectors
+    eigenvalues, coordinates, inverse = eigen_coordinates(latents, koopman)
     static = torch.zeros(len(eigenvalues), dtype=torch.bool, device=latents.device)
     static[static_indices(eigenvalues, mode, units)] = True
     static_part = (coordinates[..., static] @ inverse[static]).real
@@ -219,31 +229,73 @@ class SKD(nn.Module):
         return self.koopman
 
     def encode(self, x: torch.Tensor) -> Latents:
-        """Frames ``(B, T, C, H, W)`` -> static ``(B, k)`` and dynamic ``(B, T, k)`` codes
-        (Gaussians of zero variance); ``extras["latents"]`` holds Z ``(B, T, k)``."""
+        """Frames ``(B, T, C, H, W)`` -> static ``(B, k)`` (the time mean of the static part)
+        and dynamic ``(B, T, k)`` codes (Gaussians of zero variance); ``extras`` hold Z
+        (``latents``) and the static part per frame (``static_frames``, ``(B, T, k)``), which
+        the decoder reads, as the reference's swaps and samples keep it (``model.py:289-298``,
+        ``koopman_utils.py:92-96``): with the dynamic part it sums to Z."""
         c = self.config
         latents = self.latents(x)
-        static, dynamic = koopman_split(
+        static_frames, dynamic = koopman_split(
             latents, self.koopman_of(latents.detach()), c.split_mode, c.static_size
         )
-        static = static.mean(1)
+        static = static_frames.mean(1)
         return Latents(
             static=Gaussian(static, torch.full_like(static, -torch.inf)),
             dynamic=Gaussian(dynamic, torch.full_like(dynamic, -torch.inf)),
-            extras={"latents": latents},
+            extras={"latents": latents, "static_frames": static_frames},
         )
 
     def decode(self, static: torch.Tensor, dynamic: torch.Tensor) -> torch.Tensor:
-        """Static ``(B, k)`` and dynamic ``(B, T, k)`` codes -> frames: their sum decoded."""
-        return self.decode_latents(static[:, None] + dynamic)
+        """Static ``(B, k)`` or per frame ``(B, T, k)`` and dynamic ``(B, T, k)`` codes ->
+        frames: their sum decoded."""
+        return self.decode_latents((static if static.ndim == 3 else static[:, None]) + dynamic)
 
     @torch.no_grad()
     def swap(self, x_static: torch.Tensor, x_dynamic: torch.Tensor) -> torch.Tensor:
-        """The static code of ``x_static`` with the dynamics of ``x_dynamic``, both split
-        by one C fitted on the two batches together (``koopman_utils.swap``)."""
+        """The static part of ``x_static`` (per frame) with the dynamics of ``x_dynamic``, both
+        split by one C fitted on the two batches together (``koopman_utils.swap``)."""
         latents = self.encode(torch.cat([x_static, x_dynamic]))
         n = len(x_static)
-        return self.decode(latents.static.mean[:n], latents.dynamic.mean[n:])
+        return self.decode(latents.static_to_decode[:n], latents.dynamic.mean[n:])
+
+    @torch.no_grad()
+    def eigenvalues(self, x: torch.Tensor) -> torch.Tensor:
+        """The eigenvalues ``(k,)`` (complex) of the C fitted on clips ``(B, T, C, H, W)``, in
+        the order :meth:`swap_by_index` counts them; those near 1 carry what stays."""
+        latents = self.latents(x)
+        return eigen_coordinates(latents, self.koopman_of(latents))[0]
+
+    @torch.no_grad()
+    def swap_by_index(
+        self, x_keep: torch.Tensor, x_donor: torch.Tensor, donated: Sequence[int]
+    ) -> torch.Tensor:
+        """SKD's multifactor swap (``koopman_utils.swap_by_index``): each clip of ``x_keep``
+        ``(B, T, C, H, W)`` decoded with its coordinates on the eigenvectors ``donated``
+        (indices into :meth:`eigenvalues` of the two batches together) replaced, frame by
+        frame, by those of the matching clip of ``x_donor``. Donating one factor's
+        eigenvectors (the reference's Sprites example: a conjugate pair for the skin, three
+        vectors for the hair) transfers that factor alone; donating every static one is
+        :meth:`swap` the other way round."""
+        if x_keep.shape != x_donor.shape:
+            raise UnweaveError(
+                f"swap_by_index needs clips of one shape; got {tuple(x_keep.shape)} to keep and "
+                f"{tuple(x_donor.shape)} to donate."
+            )
+        latents = self.latents(torch.cat([x_keep, x_donor]))
+        eigenvalues, coordinates, inverse = eigen_coordinates(latents, self.koopman_of(latents))
+        k = len(eigenvalues)
+        wrong = [i for i in donated if not -k <= i < k]
+        if wrong:
+            raise UnweaveError(
+                f"Eigenvector indices {wrong} are out of range; C has {k} eigenvectors "
+                f"(indices 0 to {k - 1})."
+            )
+        chosen = torch.zeros(k, dtype=torch.bool, device=latents.device)
+        chosen[list(donated)] = True
+        n = len(x_keep)
+        mixed = torch.where(chosen, coordinates[n:], coordinates[:n])
+        return self.decode_latents((mixed @ inverse).real.to(latents.dtype))
 
     def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Frames ``(B, T, C, H, W)`` -> ``{"loss", "mse", "predict_ambient",

@@ -53,7 +53,7 @@ def swap_grid(model: SequentialVAE, clips: torch.Tensor) -> torch.Tensor:
     """
     latents = model.encode(clips)
     n = clips.shape[0]
-    static = latents.static.mean.repeat_interleave(n, 0)
+    static = latents.static_to_decode.repeat_interleave(n, 0)
     dynamic = latents.dynamic.mean.repeat(n, 1, 1)
     return model.decode(static, dynamic).view(n, n, *clips.shape[1:])
 
