@@ -1,13 +1,14 @@
 """Views of a clip for contrastive methods: one that keeps what stays, one that keeps what moves.
 
-C-DSVAE (Bai, Wang & Gomes, NeurIPS 2021, §3.3) pairs each clip with a *content*
-augmentation, its frames in a random order (the look is kept, the motion destroyed), and a
-*motion* augmentation, its frames recoloured and blurred alike (the motion is kept, the
-look changed) in the manner of SimCLR (Chen et al., ICML 2020): colour jitter (brightness,
-contrast, saturation 0.8, hue 0.2) with probability 0.8, greyscale with probability 0.2,
-a 3x3 Gaussian blur (sigma in [0.1, 2]) with probability 0.5. The reference reads views made
-offline (its ``data.pkl``, not published with the code); here they are drawn on the device
-for each batch, one draw of every parameter per clip so that all its frames change alike.
+C-DSVAE (Bai, Wang & Gomes, NeurIPS 2021) pairs each clip with a *content* augmentation,
+its frames in a random order (the look is kept, the motion destroyed), and a *motion*
+augmentation, its frames recoloured and blurred alike (the motion is kept, the look
+changed). The reference reads views made offline (its ``data.pkl``, whose making is not
+published); the recolouring here is unweave's choice after SimCLR (Chen et al., ICML 2020):
+colour jitter (brightness, contrast, saturation 0.8, hue 0.2) with probability 0.8,
+greyscale with probability 0.2, a 3x3 Gaussian blur (sigma in [0.1, 2]) with probability
+0.5; no cropping or reshaping. The views are drawn on the device for each batch, one draw of
+every parameter per clip so that all its frames change alike.
 Written by hand: torchvision's transforms would draw per call, not per clip in a batch, and
 torchvision is not a dependency.
 """
