@@ -15,6 +15,7 @@ from unweave.models.skd import (
     DYNAMIC_PENALTIES,
     STATIC_PENALTIES,
     SKDConfig,
+    eigen_units,
     koopman_fit,
     koopman_split,
     mean_penalty,
@@ -136,6 +137,16 @@ def test_the_decoder_reads_the_static_part_per_frame_as_the_reference_swaps():
     pair = model.encode(torch.cat([x[:3], x[3:]]))
     expected = model.decode(pair.static_to_decode[:3], pair.dynamic.mean[3:])
     torch.testing.assert_close(model.swap(x[:3], x[3:]), expected)
+
+
+def test_eigen_units_keep_a_conjugate_pair_together():
+    eigenvalues = torch.linalg.eigvals(
+        torch.tensor([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.5]])
+    )
+    units = eigen_units(eigenvalues)
+    assert sorted(len(u) for u in units) == [1, 2]
+    pair = next(u for u in units if len(u) == 2)
+    assert torch.allclose(eigenvalues[pair[0]], eigenvalues[pair[1]].conj())
 
 
 def test_the_multifactor_swap_donates_the_chosen_eigenvectors():

@@ -146,6 +146,19 @@ def eigen_coordinates(
     return eigenvalues, latents.to(vectors.dtype) @ vectors, torch.linalg.inv(vectors)
 
 
+def eigen_units(eigenvalues: torch.Tensor) -> list[list[int]]:
+    """The units of eigenvalues ``(k,)`` in LAPACK's order: a real eigenvalue alone, a
+    conjugate pair together (LAPACK puts the two next to each other, positive imaginary part
+    first), as SKD counts them (``koopman_utils.get_unique_num``)."""
+    units: list[list[int]] = []
+    index = 0
+    while index < len(eigenvalues):
+        paired = eigenvalues[index].imag > 0 and index + 1 < len(eigenvalues)
+        units.append([index, index + 1] if paired else [index])
+        index += 2 if paired else 1
+    return units
+
+
 def koopman_split(
     latents: torch.Tensor, koopman: torch.Tensor, mode: str, units: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
