@@ -140,7 +140,13 @@ def main() -> None:
 
     shown = args.pairs_shown
     columns = [("kept", keep_clips), ("donor", donor_clips)] + [
-        (label.split(" (")[0], out) for label, out in outputs.items()
+        (
+            f"{label.split(' (')[0]}\n{len(sets[label])} vectors"
+            if sets[label]
+            else f"{label.split(' (')[0]}\nno unit",
+            out,
+        )
+        for label, out in outputs.items()
     ]
     middle = x.shape[1] // 2
     figure, axes = plt.subplots(shown, len(columns), figsize=(1.3 * len(columns), 1.3 * shown))
