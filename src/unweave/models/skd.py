@@ -286,10 +286,10 @@ class SKD(nn.Module):
         """SKD's multifactor swap (``koopman_utils.swap_by_index``): each clip of ``x_keep``
         ``(B, T, C, H, W)`` decoded with its coordinates on the eigenvectors ``donated``
         (indices into :meth:`eigenvalues` of the two batches together) replaced, frame by
-        frame, by those of the matching clip of ``x_donor``. Donating one factor's
+        frame, by those of the matching clip of ``x_donor``. The paper's claim: one factor's
         eigenvectors (the reference's Sprites example: a conjugate pair for the skin, three
-        vectors for the hair) transfers that factor alone; donating every static one is
-        :meth:`swap` the other way round."""
+        vectors for the hair) transfer that factor alone (``benchmarks/skd_multifactor.py``
+        measures it). Donating every static one is :meth:`swap` the other way round."""
         if x_keep.shape != x_donor.shape:
             raise UnweaveError(
                 f"swap_by_index needs clips of one shape; got {tuple(x_keep.shape)} to keep and "
