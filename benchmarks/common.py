@@ -133,21 +133,21 @@ def benchmark_methods(
 ) -> dict:
     """For every data set and method: :func:`ensure_run` (the data under ``root /
     folders[data]``, or no root), then ``evaluate(model, run, data_root)`` timed; the figures,
-    with training and evaluation minutes, are merged into ``out``. Returns all results."""
+    with training and evaluation minutes, are merged into ``out`` as each method finishes
+    (an interrupted benchmark keeps the rows it scored). Returns all results."""
     results = json.loads(out.read_text()) if out.exists() else {}
     for data in data_sets:
         data_root = root / folders[data] if data in folders else None
-        rows = {}
         for method in methods:
             run, seconds = ensure_run(method, data, data_root, runs, prefix)
             start = time.perf_counter()
             report = evaluate(unweave.load(run).model, run, data_root)
-            rows[method] = {
+            row = {
                 **report,
                 "train_minutes": None if seconds is None else seconds / 60,
                 "eval_minutes": (time.perf_counter() - start) / 60,
             }
-        results = record_methods(out, data, rows)
+            results = record_methods(out, data, {method: row})
     return results
 
 
