@@ -141,9 +141,8 @@ def main() -> None:
     shown = args.pairs_shown
     columns = [("kept", keep_clips), ("donor", donor_clips)] + [
         (
-            f"{label.split(' (')[0]}\n{len(sets[label])} vectors"
-            if sets[label]
-            else f"{label.split(' (')[0]}\nno unit",
+            label.split(" (")[0]
+            + (f"\n{len(sets[label])} vectors" if sets[label] else "\nno unit"),
             out,
         )
         for label, out in outputs.items()
