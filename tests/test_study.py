@@ -4,6 +4,7 @@ end to end through real ``unweave`` processes on tiny toy sprites."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from PIL import Image
@@ -99,3 +100,14 @@ def test_a_tiny_judged_study_runs_end_to_end_and_reruns_as_a_no_op(
     assert log.read_text() == before  # nothing ran
     assert again["table"] == summaries[1]["table"]
     assert json.loads((tmp_path / "skd" / "study.json").read_text())["seeds"] == [0]
+    # What the repository keeps of a study (.gitignore: records and figures, no weights,
+    # checkpoints or logs) reports the same table, minutes included, and trains nothing.
+    cell = tmp_path / "skd" / "runs" / "skd-seed0"
+    shutil.rmtree(cell / "checkpoints")
+    shutil.rmtree(tmp_path / "skd" / "logs")
+    (cell / "model.safetensors").unlink()
+    kept = study.run_study(
+        ["skd"], [0], "toy-sprites", tmp_path / "skd",
+        overrides=[*overrides, *per_method["skd"]],
+    )  # fmt: skip
+    assert kept["table"] == summaries[1]["table"] and not log.exists()

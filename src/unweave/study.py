@@ -17,7 +17,10 @@ calling it again skips finished cells and resumes interrupted ones from their la
 checkpoint, and a cell's folder records the cell (``cell.json``) so that another cell's
 settings never train into it. ``study.json`` (every run's figures and the aggregate),
 ``study.md`` (the table, grouped by any axes) and ``study.png`` are written each time a cell
-finishes, so a study stopped early still reports what it has. With ``curve_points`` = N,
+finishes, so a study stopped early still reports what it has. A finished cell needs only
+its records (``cell.json``, ``eval.json``, ``training.json``, its swap grid): a study folder
+stripped of weights, checkpoints and logs (what ``.gitignore`` keeps of ``studies/``)
+reports the same table and trains nothing. With ``curve_points`` = N,
 each run also keeps N - 1 checkpoints (at 1/2, 1/4, ... of its ``train.max_steps``), every one
 is scored and ``curves/<score>.png`` draw each group's mean over seeds against steps and
 minutes.

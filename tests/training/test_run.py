@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -287,6 +290,11 @@ def test_checkpoints_are_kept_at_the_chosen_steps_with_their_training_time(tmp_p
     seconds = [checkpoint_seconds(s) for s in (*states, last)]
     assert 0 < seconds[0] < seconds[1] < seconds[2]
     assert training_seconds(run) == seconds[2] and training_seconds(tmp_path) is None
+    # Its checkpoints deleted (a study keeps figures, not weights), the run's record remains.
+    recorded = json.loads((run / "training.json").read_text())
+    assert recorded["global_step"] == 9 and recorded["seconds"] == seconds[2]
+    shutil.rmtree(run / "checkpoints")
+    assert training_seconds(run) == recorded["seconds"]
     # Stopped after one epoch and resumed: the same steps are kept, and the clock goes on.
     stopped = merge(config, {"train": {"max_epochs": 1}})
     train(stopped, tmp_path / "resumed", train_data=data, **QUIET)

@@ -299,11 +299,20 @@ def unreadable_reason(path: Path, err: Exception) -> str:
     return f"{type(err).__name__}: {str(err).splitlines()[0].rstrip('.')}"
 
 
+#: What a finished run records of its training (global step, seconds summed over resumes),
+#: so that its cost outlives its checkpoints (a study keeps figures, not weights).
+TRAINING_RECORD = "training.json"
+
+
 def training_seconds(run_dir: Path) -> float | None:
-    """The training seconds ``run_dir``'s last checkpoint stored, summed over resumes (None: no
-    checkpoint, or one from before checkpoints stored them)."""
-    last = run_dir / "checkpoints" / "last.ckpt"
-    return _stored_seconds(last, last.stat().st_mtime_ns) if last.exists() else None
+    """The training seconds ``run_dir``'s last checkpoint stored, summed over resumes, or
+    without a checkpoint those its ``training.json`` recorded (None: neither, or a checkpoint
+    from before checkpoints stored them)."""
+    last = run_dir / LAST_CHECKPOINT
+    if last.exists():
+        return _stored_seconds(last, last.stat().st_mtime_ns)
+    record = run_dir / TRAINING_RECORD
+    return json.loads(record.read_text())["seconds"] if record.exists() else None
 
 
 @functools.lru_cache(maxsize=4096)
@@ -488,4 +497,6 @@ def train(
         raise UnweaveError(f"Training was interrupted; continue it with --resume (run {run_dir}).")
     if trainer.is_global_zero:
         export_model(module.model, run_dir, data_info(datamodule.train_data))
+        record = {"global_step": trainer.global_step, "seconds": training_seconds(run_dir)}
+        write_atomic(run_dir / TRAINING_RECORD, json.dumps(record, indent=1))
     return run_dir
