@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from unweave.metrics.probes import mutual_information_report, probe_accuracy
+from unweave.metrics.probes import mutual_information_report, probe_accuracy, probe_solver
 
 
 def test_mutual_information_report_known_answers():
@@ -27,6 +27,19 @@ def test_probe_accuracy_separable_and_random():
     assert probe_accuracy(informative[:400], labels[:400], informative[400:], labels[400:]) == 1.0
     noise = rng.normal(size=(600, 3))
     assert probe_accuracy(noise[:400], labels[:400], noise[400:], labels[400:]) < 0.5
+
+
+def test_a_probe_of_many_classes_fits_without_a_newton_hessian():
+    """1,000 classes from 128 numbers (Two-Step's Sprites characters): Newton's Hessian would
+    be 129,000 x 129,000; the probe uses L-BFGS and still separates separable classes."""
+    assert probe_solver(128, 1000) == "lbfgs"
+    assert probe_solver(128, 9) == probe_solver(128, 2) == "newton-cholesky"
+    rng = np.random.default_rng(2)
+    centres = rng.normal(size=(200, 128))
+    labels = np.tile(np.arange(200), 4)
+    codes = centres[labels] + 0.05 * rng.normal(size=(800, 128))
+    assert probe_solver(128, 200) == "lbfgs"
+    assert probe_accuracy(codes[:600], labels[:600], codes[600:], labels[600:]) == 1.0
 
 
 def test_nan_codes_are_refused_with_a_count():

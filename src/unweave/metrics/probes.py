@@ -54,6 +54,19 @@ def encode_dataset(
     return {**codes, "mse": sq_err / count}
 
 
+#: The largest probe (weights: (D + 1) x classes) fitted by Newton's method, whose Hessian
+#: has that many rows and columns (10,000: 800 MB of float64).
+NEWTON_MAX_WEIGHTS = 10_000
+
+
+def probe_solver(features: int, classes: int) -> str:
+    """scikit-learn's solver for a probe of ``features`` inputs and ``classes`` labels:
+    Newton's method where its Hessian fits :data:`NEWTON_MAX_WEIGHTS`, else L-BFGS (a probe
+    of 1,000 Sprites characters from 128 numbers would need a 124 GiB Hessian)."""
+    weights = (features + 1) * (1 if classes <= 2 else classes)
+    return "newton-cholesky" if weights <= NEWTON_MAX_WEIGHTS else "lbfgs"
+
+
 def probe_accuracy(
     train_codes: np.ndarray,
     train_labels: np.ndarray,
@@ -65,13 +78,14 @@ def probe_accuracy(
     Newton's method reaches the optimum of the (convex, L2-regularised) probe in a few
     iterations where L-BFGS needs hundreds on codes that do not separate the classes; on an
     ill-conditioned Hessian scikit-learn continues with L-BFGS from where Newton stopped.
+    Probes too large for a Newton step (:func:`probe_solver`) use L-BFGS alone.
     """
-    probe = make_pipeline(
-        StandardScaler(), LogisticRegression(solver="newton-cholesky", max_iter=1000)
-    )
+    train_codes = train_codes.reshape(len(train_codes), -1)
+    solver = probe_solver(train_codes.shape[1], len(np.unique(train_labels)))
+    probe = make_pipeline(StandardScaler(), LogisticRegression(solver=solver, max_iter=1000))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*ill-conditioned Hessian.*")
-        probe.fit(train_codes.reshape(len(train_codes), -1), train_labels)
+        probe.fit(train_codes, train_labels)
     return float(probe.score(test_codes.reshape(len(test_codes), -1), test_labels))
 
 
