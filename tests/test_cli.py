@@ -80,6 +80,8 @@ def test_judge_then_evaluate_writes_eval_json(trained_run, tmp_path):
     figures = json.loads((trained_run / "eval.json").read_text())
     assert 0 <= figures["judge/swap/acc/action"] <= 1 and "judge/sample_static/is_std" in figures
     assert figures["judge/published"] == 0.0  # the table says which judge scored
+    printed = judge.stdout.split("test accuracy: skin ")[1].split(",")[0]
+    assert figures["judge/test_accuracy/skin"] == pytest.approx(float(printed), abs=1e-4)
     assert "probe/static->skin" in figures
     classic = run_cli("evaluate", str(trained_run), "--metrics", "classic", cwd=tmp_path)
     assert classic.returncode == 0, classic.stderr[-2000:]

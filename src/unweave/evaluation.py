@@ -181,6 +181,9 @@ class Evaluation:
             )  # fmt: skip
             results.update({f"judge/{k}": v for k, v in report.items()})
             results["judge/published"] = float(self.settings.judge_source == "published")
+            # Which judge scored (judges retrained on other machines differ a little).
+            accuracy = self.judge_info.get("test_accuracy", {})
+            results.update({f"judge/test_accuracy/{k}": v for k, v in accuracy.items()})
         return results
 
     def classic(self, model: torch.nn.Module) -> dict[str, float]:
